@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The tests: lint, then pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check src tests benchmarks examples
+.venv/bin/ruff format --check src tests benchmarks examples
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""Benchmarks: a model, its data, its search space and its losses, one module each."""

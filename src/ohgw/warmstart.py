@@ -1,0 +1,269 @@
+"""``warm_start``: nudge a freshly sampled configuration along its hyper-gradient.
+
+The whole method: before a trial trains, take a mini-batch, differentiate the loss with respect
+to psi (the continuous hyperparameters in unconstrained coordinates), take a step
+``psi <- psi - eta_h * grad``, clip to the bounds, and hand the nudged config to training. The
+model is left exactly as it was found; the caller's RNG streams are not advanced.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import Any
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ohgw import cost
+from ohgw.hypergrad import Forward
+from ohgw.hypergrad import Lookahead
+from ohgw.hypergrad import LossFn
+from ohgw.hypergrad import Objective
+from ohgw.hypergrad import Problem
+from ohgw.hypergrad import hypergradient
+from ohgw.hypergrad import model_device
+from ohgw.optim import SGD
+from ohgw.optim import AdamW
+from ohgw.optim import OptimizerKind
+from ohgw.space import SearchSpace
+
+Mode = Literal["gradient", "random", "none"]
+MODES = ("gradient", "random", "none")
+
+
+class HyperGradientWarning(UserWarning):
+    """A hyper-gradient that carries no information: no path to the loss, zero, or non-finite."""
+
+
+@dataclass(frozen=True)
+class WarmStartRecord:
+    """What a warm start did and cost.
+
+    ``gradients`` and ``steps`` hold one entry per hyper-step taken; ``steps`` are the proposed
+    moves in psi before clipping. ``peak_memory_bytes`` is measured as ``memory_measure`` says
+    (see ``ohgw.cost``).
+    """
+
+    mode: str
+    objective: str
+    eta_h: float
+    psi_before: dict[str, float]
+    psi_after: dict[str, float]
+    gradients: tuple[dict[str, float], ...]
+    steps: tuple[dict[str, float], ...]
+    losses: tuple[float, ...]
+    flops: int
+    wall_seconds: float
+    peak_memory_bytes: int
+    memory_measure: str
+    non_finite: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def warm_start(
+    config: Mapping[str, Any],
+    space: SearchSpace,
+    model: nn.Module,
+    batches: Iterable[Any] | Callable[[], Any],
+    loss: LossFn,
+    optimizer: OptimizerKind,
+    *,
+    eta_h: float = 1e-3,
+    steps: int = 1,
+    mode: Mode = "gradient",
+    objective: Objective | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], WarmStartRecord]:
+    """Return ``config`` with its continuous hyperparameters nudged, and a record.
+
+    Args:
+        config: the sampled configuration; keys beyond the space pass through untouched.
+        space: the search space; its continuous hyperparameters form psi.
+        model: the model at theta_0; left bitwise unchanged (parameters and buffers).
+        batches: the warm start's mini-batches, an iterable or a zero-argument callable. Give it
+            its own stream so that training sees the same data order with or without it.
+        loss: ``loss(forward, batch, hp) -> scalar``; see ``ohgw.hypergrad``.
+        optimizer: ``SGD(...)`` or ``AdamW(...)``, naming the config keys it reads.
+        eta_h: the hyper-learning-rate (the paper: 1e-3).
+        steps: hyper-steps, each a fresh gradient on a fresh batch (the paper: 1).
+        mode: ``"gradient"`` (OHGW), ``"random"`` (an isotropic direction with the gradient
+            step's norm: the paper's control) or ``"none"`` (returns the config unchanged).
+        objective: ``Lookahead()`` (default) or ``Forward()``.
+        seed: fixes the random direction and the random draws inside the loss.
+
+    Returns:
+        The nudged config (a new dict) and a ``WarmStartRecord``.
+    """
+    objective = Lookahead() if objective is None else objective
+    _check_arguments(config, space, model, loss, optimizer, eta_h, steps, mode, objective, seed)
+    space.validate(config, allow_extra=True)
+    optimizer.check_config(config)
+    names = space.continuous_names
+    device = model_device(model)
+    psi_before = space.to_psi(config, torch.float64).to(device)
+    psi = psi_before.clone()
+    problem = Problem(model, space, config, loss, optimizer)
+    next_batch = _batch_source(batches)
+    gradients: list[torch.Tensor] = []
+    proposed: list[torch.Tensor] = []
+    losses: list[float] = []
+    non_finite = False
+    with cost.measure(device) as spent:
+        for step_index in range(steps if mode != "none" else 0):
+            batch_list = [next_batch() for _ in range(objective.batches_needed)]
+            result = hypergradient(
+                objective, problem, psi, batch_list, _derived_seed(seed, step_index, 0)
+            )
+            if step_index == 0:
+                _warn_uninformative(result.no_path, result.gradient, names, objective)
+            spent.next_graph()
+            gradients.append(result.gradient)
+            losses.append(result.loss)
+            if not (math.isfinite(result.loss) and torch.isfinite(result.gradient).all()):
+                non_finite = True
+                warnings.warn(
+                    f"Non-finite hyper-gradient or loss at hyper-step {step_index + 1} "
+                    f"(loss={result.loss}); no step taken, config left as it was.",
+                    HyperGradientWarning,
+                    stacklevel=2,
+                )
+                break
+            step = _step(mode, result.gradient, eta_h, _derived_seed(seed, step_index, 1))
+            proposed.append(step)
+            psi = space.clip_psi(psi + step)
+    if non_finite:
+        psi = psi_before.clone()
+    nudged = dict(config)
+    for index, hp in enumerate(space.continuous):
+        if psi[index] != psi_before[index]:  # keep untouched values bit-exact (no exp(log(x)))
+            nudged[hp.name] = min(max(hp.from_psi(float(psi[index])), hp.low), hp.high)
+    record = WarmStartRecord(
+        mode=mode,
+        objective=objective.name,
+        eta_h=float(eta_h),
+        psi_before=_named(names, psi_before),
+        psi_after=_named(names, psi),
+        gradients=tuple(_named(names, g) for g in gradients),
+        steps=tuple(_named(names, s) for s in proposed),
+        losses=tuple(losses),
+        flops=spent.flops,
+        wall_seconds=spent.wall_seconds,
+        peak_memory_bytes=spent.peak_memory_bytes,
+        memory_measure=spent.memory_measure,
+        non_finite=non_finite,
+    )
+    return nudged, record
+
+
+def _step(mode: str, gradient: torch.Tensor, eta_h: float, seed: int) -> torch.Tensor:
+    step = -eta_h * gradient
+    if mode == "gradient":
+        return step
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(gradient.shape, generator=generator, dtype=gradient.dtype)
+    direction = direction.to(gradient.device) / direction.norm()
+    return direction * step.norm()
+
+
+def _derived_seed(seed: int, step_index: int, stream: int) -> int:
+    return int(np.random.SeedSequence([seed, step_index, stream]).generate_state(1)[0])
+
+
+def _batch_source(batches: Iterable[Any] | Callable[[], Any]) -> Callable[[], Any]:
+    if callable(batches) and not hasattr(batches, "__next__"):
+        return batches
+    iterator = iter(batches)
+    taken = 0
+
+    def next_batch() -> Any:
+        nonlocal taken
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            raise ValueError(
+                f"`batches` ran out after {taken} batch(es); the warm start needs one per "
+                "hyper-step (two with a held-out objective)."
+            ) from None
+        taken += 1
+        return batch
+
+    return next_batch
+
+
+def _warn_uninformative(
+    no_path: tuple[str, ...], gradient: torch.Tensor, names: tuple[str, ...], objective: Objective
+) -> None:
+    if no_path:
+        warnings.warn(
+            f"Hyperparameter(s) {list(no_path)} have no path to the {objective.name} loss: "
+            "their hyper-gradient is set to zero and the gradient step leaves them as they are.",
+            HyperGradientWarning,
+            stacklevel=3,
+        )
+    zero = [
+        n for n, g in zip(names, gradient.tolist(), strict=True) if g == 0 and n not in no_path
+    ]
+    if zero:
+        warnings.warn(
+            f"Hyperparameter(s) {zero} have an exactly zero hyper-gradient under the "
+            f"{objective.name} objective (e.g. momentum, or Adam's betas, after one optimizer "
+            "step from zero state: use inner_steps >= 2).",
+            HyperGradientWarning,
+            stacklevel=3,
+        )
+
+
+def _named(names: tuple[str, ...], values: torch.Tensor) -> dict[str, float]:
+    return dict(zip(names, values.tolist(), strict=True))
+
+
+def _check_arguments(
+    config: Any,
+    space: Any,
+    model: Any,
+    loss: Any,
+    optimizer: Any,
+    eta_h: Any,
+    steps: Any,
+    mode: Any,
+    objective: Any,
+    seed: Any,
+) -> None:
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"`space` must be a SearchSpace, got {type(space).__name__}.")
+    if not isinstance(config, Mapping):
+        raise TypeError(f"`config` must be a mapping, got {type(config).__name__}.")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
+    if not callable(loss):
+        raise TypeError(f"`loss` must be callable as loss(forward, batch, hp), got {loss!r}.")
+    if not isinstance(optimizer, (SGD, AdamW)):
+        raise TypeError(
+            f"`optimizer` must be ohgw.SGD(...) or ohgw.AdamW(...), got {optimizer!r}."
+        )
+    if mode not in MODES:
+        raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {list(MODES)}.")
+    if (
+        isinstance(eta_h, bool)
+        or not isinstance(eta_h, (int, float))
+        or not (math.isfinite(eta_h) and eta_h >= 0)
+    ):
+        raise ValueError(f"The value of `eta_h` is {eta_h!r}, but must be a finite float >= 0.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"The value of `steps` is {steps!r}, but must be an int >= 1.")
+    if not isinstance(objective, (Forward, Lookahead)):
+        raise TypeError(
+            f"`objective` must be ohgw.Lookahead(...) or ohgw.Forward(), got {objective!r}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"The value of `seed` is {seed!r}, but must be an int >= 0.")

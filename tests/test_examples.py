@@ -1,0 +1,99 @@
+"""The README's five-line integration runs: alone, without its OHGW lines, and under syne-tune."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syne_tune_cifar10.py"
+CONFIG = {
+    "lr": 0.1,
+    "weight_decay": 5e-4,
+    "momentum": 0.9,
+    "aug_magnitude": 0.5,
+    "label_smoothing": 0.1,
+}
+ARGS = [f"--{k}={v}" for k, v in CONFIG.items()] + ["--epochs=2", "--train_size=256"]
+
+
+def run_script(path: Path) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, str(path), *ARGS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(m) for m in re.findall(r"\[tune-metric\]: (\{.*\})", done.stdout)]
+
+
+def test_example_marks_at_most_five_ohgw_lines() -> None:
+    marked = [line for line in EXAMPLE.read_text().splitlines() if line.endswith("# ohgw")]
+    assert 1 <= len(marked) <= 5, marked
+
+
+def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:
+    with_ohgw = run_script(EXAMPLE)
+    assert [r["epoch"] for r in with_ohgw] == [1, 2]
+    assert with_ohgw[0]["lr"] != CONFIG["lr"]  # the warm start moved it, by a little
+    assert with_ohgw[0]["lr"] == pytest.approx(CONFIG["lr"], rel=1e-2)
+
+    stripped = tmp_path / "baseline.py"
+    lines = EXAMPLE.read_text().splitlines()
+    stripped.write_text("\n".join(line for line in lines if not line.endswith("# ohgw")) + "\n")
+    baseline = run_script(stripped)
+    assert [r["epoch"] for r in baseline] == [1, 2]
+    assert {k: baseline[0][k] for k in CONFIG} == CONFIG
+
+
+def test_example_under_a_real_syne_tune_tuner(tmp_path, monkeypatch) -> None:
+    from syne_tune import StoppingCriterion
+    from syne_tune import Tuner
+    from syne_tune.backend import LocalBackend
+    from syne_tune.optimizer.legacy_baselines import ASHA
+
+    monkeypatch.chdir(tmp_path)  # the tuner leaves a std.out in the working directory
+    monkeypatch.setenv("SYNETUNE_FOLDER", str(tmp_path))
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    spec = importlib.util.spec_from_file_location("example", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    config_space = {**example.SPACE.to_syne_tune(), "epochs": 2, "train_size": 256}
+    scheduler = ASHA(
+        config_space,
+        metric="accuracy",
+        mode="max",
+        resource_attr="epoch",
+        max_resource_attr="epochs",
+        random_seed=0,
+    )
+    tuner = Tuner(
+        trial_backend=LocalBackend(entry_point=str(EXAMPLE)),
+        scheduler=scheduler,
+        stop_criterion=StoppingCriterion(max_num_trials_finished=2),
+        n_workers=2,
+        sleep_time=0.5,
+        save_tuner=False,
+        start_jobs_without_delay=True,
+    )
+    tuner.run()
+    results = tuner.tuning_status
+    assert results.num_trials_finished >= 2
+
+
+def test_readme_shows_the_example_verbatim_and_starts_with_two_commands() -> None:
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    assert EXAMPLE.read_text().rstrip("\n") in readme
+    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()]
+    assert commands == ["bash scripts/main.sh", "bash scripts/test.sh"]
+    ci = (EXAMPLE.parents[1] / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in ci
