@@ -49,19 +49,20 @@ def find(relative: str) -> Path:
 def load_cifar10(
     split: str = "train", limit: int | None = None, dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised CIFAR-10 images (N, 3, 32, 32) and labels (N,) from ``cifar10/cifar10.npz``.
+    """Normalised CIFAR-10 images (N, 3, 32, 32) and labels (N,) of a split, for examples.
 
-    The file is class-sorted with equal classes; ``limit`` takes the first images of every class,
-    interleaved (0, 1, ..., 9, 0, 1, ...), so any prefix is class-balanced.
+    ``limit`` takes the first images of every class, interleaved (0, 1, ..., 9, 0, 1, ...), so
+    any prefix is class-balanced. The benchmark itself uses ``ohgw.benchmarks.cifar10``.
     """
+    from ohgw.datasets.cifar10 import balanced_prefix
+    from ohgw.datasets.cifar10 import load_cifar10_arrays
+    from ohgw.datasets.cifar10 import to_tensor
+
     if split not in ("train", "test"):
         raise ValueError(f"The value of `split` is {split!r}, but must be 'train' or 'test'.")
-    with np.load(find("cifar10/cifar10.npz")) as archive:
-        images, labels = archive[f"x_{split}"], archive[f"y_{split}"].astype(np.int64)
+    arrays = load_cifar10_arrays()
+    images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
     if limit is not None:
-        order = np.argsort(np.arange(len(labels)) % (len(labels) // 10), kind="stable")
-        images, labels = images[order[:limit]], labels[order[:limit]]
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).to(dtype) / 255
-    mean = torch.tensor(CIFAR10_MEAN, dtype=dtype).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR10_STD, dtype=dtype).view(1, 3, 1, 1)
-    return (x - mean) / std, torch.from_numpy(labels)
+        order = balanced_prefix(np.arange(len(labels)), labels, limit)
+        images, labels = images[order], labels[order]
+    return to_tensor(np.ascontiguousarray(images)).to(dtype), torch.from_numpy(labels)

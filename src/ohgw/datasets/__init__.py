@@ -1,0 +1,1 @@
+"""Data sets of the benchmarks: readers, canonical downloads, splits and noise."""

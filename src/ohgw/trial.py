@@ -1,0 +1,323 @@
+"""The trial runner: theta_0 from the seed, the warm start, then training one resource unit at a
+time, with a report after each unit and a checkpoint to resume from.
+
+It knows nothing of schedulers: a caller passes a ``report`` callable (a syne-tune ``Reporter``,
+a list's ``append``, a simulated clock) and may stop the trial by returning ``False`` from it.
+Runnable in-process (``run_trial``) or as a process (``ohgw trial SPEC.json``).
+
+Paired seeds: theta_0 comes from ``seed`` alone, the training data order from ``seed`` alone, and
+the warm start draws its own batches and leaves torch's RNG as it found it, so trial ``seed``
+trains on the same data in the same order with or without a warm start.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ohgw.benchmarks.base import Benchmark
+from ohgw.benchmarks.base import make_benchmark
+from ohgw.hypergrad import Forward
+from ohgw.hypergrad import Lookahead
+from ohgw.hypergrad import Objective
+from ohgw.warmstart import MODES
+from ohgw.warmstart import warm_start
+
+CHECKPOINT_FILE = "checkpoint.pt"
+# Trial state that a checkpoint carries besides the model, optimizer, data position and RNG.
+_CARRIED = ("config", "warm_record", "compute_seconds", "train_steps", "flops_per_step", "reports")
+Report = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class WarmStartSettings:
+    """How a trial warm-starts; ``mode="none"`` is the baseline."""
+
+    mode: str = "none"
+    eta_h: float = 1e-3
+    steps: int = 1
+    objective: str = "lookahead"  # or "forward"
+    inner_steps: int = 1
+    held_out: bool = False
+    first_order: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"The value of `mode` is {self.mode!r}, but must be one of {MODES}.")
+        if self.objective not in ("lookahead", "forward"):
+            raise ValueError(
+                f"The value of `objective` is {self.objective!r}, "
+                "but must be 'lookahead' or 'forward'."
+            )
+
+    def objective_for(self, benchmark: Benchmark) -> Objective:
+        if self.objective == "forward":
+            return Forward()
+        return Lookahead(
+            inner_steps=self.inner_steps,
+            held_out=self.held_out,
+            outer_loss=benchmark.eval_loss if self.held_out else None,
+            first_order=self.first_order,
+        )
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that defines a trial. ``max_resource`` may grow between resumptions."""
+
+    benchmark: str
+    config: Mapping[str, Any]
+    seed: int
+    max_resource: int
+    warm_start: WarmStartSettings = field(default_factory=WarmStartSettings)
+    benchmark_options: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint_dir: str | None = None
+    device: str = "cpu"
+    report_test: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"The value of `seed` is {self.seed!r}, but must be an int >= 0.")
+        if not isinstance(self.max_resource, int) or self.max_resource < 1:
+            raise ValueError(
+                f"The value of `max_resource` is {self.max_resource!r}, but must be an int >= 1."
+            )
+        if isinstance(self.warm_start, Mapping):
+            object.__setattr__(self, "warm_start", WarmStartSettings(**self.warm_start))
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed by this spec."""
+        out = self.to_dict()
+        for key in ("max_resource", "checkpoint_dir", "device", "report_test"):
+            out.pop(key)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["config"], out["benchmark_options"] = dict(self.config), dict(self.benchmark_options)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown trial spec field(s) {unknown}; known: {sorted(known)}.")
+        return cls(**data)
+
+
+def run_trial(
+    spec: TrialSpec, report: Report | None = None, benchmark: Benchmark | None = None
+) -> list[dict[str, Any]]:
+    """Run (or resume) a trial up to ``spec.max_resource`` units; return all its reports.
+
+    Args:
+        spec: the trial.
+        report: called with each report; returning ``False`` stops the trial there.
+        benchmark: a built benchmark to reuse (its data stay loaded); default: built from spec.
+    """
+    benchmark = benchmark or make_benchmark(
+        spec.benchmark, device=spec.device, **spec.benchmark_options
+    )
+    benchmark.space.validate(spec.config)
+    state = _load_checkpoint(spec, benchmark)
+    if state is None:
+        state = _start(spec, benchmark)
+    model, optimizer, stream = state["model"], state["optimizer"], state["stream"]
+    reports: list[dict[str, Any]] = state["reports"]
+    for row in reports:
+        _emit(report, row)
+    level = len(reports)
+    diverged = bool(reports) and reports[-1]["status"] == "diverged"
+    while level < spec.max_resource and not diverged:
+        level += 1
+        start = time.perf_counter()
+        mean_loss = _train_unit(benchmark, model, optimizer, stream, state)
+        diverged = not math.isfinite(mean_loss)
+        if diverged:
+            val = test = benchmark.worst_metric
+        else:
+            val = benchmark.evaluate(model, "val")
+            test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
+            diverged = not math.isfinite(val)
+            val = benchmark.worst_metric if diverged else val
+        state["compute_seconds"] += time.perf_counter() - start
+        state["train_steps"] += benchmark.batches_per_unit()
+        row = _row(spec, benchmark, state, level, val, test, mean_loss, diverged)
+        reports.append(row)
+        _save_checkpoint(spec, state)
+        if _emit(report, row) is False:
+            break
+    return reports
+
+
+def _start(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
+    torch.manual_seed(spec.seed)
+    model = benchmark.build_model()
+    settings = spec.warm_start
+    start = time.perf_counter()
+    config, record = warm_start(
+        spec.config,
+        benchmark.space,
+        model,
+        benchmark.warm_stream(spec.seed),
+        benchmark.train_loss,
+        benchmark.optimizer,
+        eta_h=settings.eta_h,
+        steps=settings.steps,
+        mode=settings.mode,
+        objective=settings.objective_for(benchmark),
+        seed=spec.seed,
+    )
+    return {
+        "model": model,
+        "optimizer": benchmark.optimizer.build(model.parameters(), config),
+        "stream": benchmark.train_stream(spec.seed),
+        "config": config,
+        "warm_record": record.to_dict(),
+        "compute_seconds": time.perf_counter() - start,
+        "train_steps": 0,
+        "flops_per_step": None,
+        "reports": [],
+    }
+
+
+def _train_unit(benchmark, model, optimizer, stream, state) -> float:
+    """Train one resource unit; the mean training loss (NaN/inf when it diverged)."""
+    model.train()
+    hp = state["config"]
+    amp = getattr(benchmark, "amp", False)
+    total = torch.zeros((), device=benchmark.device)
+    for step in range(benchmark.batches_per_unit()):
+        counting = state["flops_per_step"] is None and step == 0
+        with FlopCounterMode(display=False) if counting else nullcontext() as counter:
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(benchmark.device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = benchmark.train_loss(model, next(stream), hp)
+            loss.backward()
+            optimizer.step()
+        if counting:
+            state["flops_per_step"] = int(counter.get_total_flops())
+        total += loss.detach().float()
+    return (total / benchmark.batches_per_unit()).item()
+
+
+def _row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> dict[str, Any]:
+    record = state["warm_record"]
+    on_cuda = benchmark.device.type == "cuda"
+    peak = (
+        torch.cuda.max_memory_allocated(benchmark.device)
+        if on_cuda
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    done = diverged or level >= spec.max_resource
+    row = {
+        "resource": level,
+        "val_metric": val,
+        "test_metric": test,
+        "metric": benchmark.metric,
+        "train_loss": mean_loss,
+        "status": "diverged" if diverged else ("completed" if done else "running"),
+        "compute_seconds": state["compute_seconds"],
+        "train_flops": state["train_steps"] * (state["flops_per_step"] or 0),
+        "warm_flops": record["flops"],
+        "warm_seconds": record["wall_seconds"],
+        "warm_non_finite": record["non_finite"],
+        "peak_memory_bytes": int(peak),
+        "memory_measure": "cuda_max_allocated" if on_cuda else "cpu_peak_rss",
+    }
+    for name in benchmark.space.continuous_names:
+        row[f"psi0.{name}"] = record["psi_before"][name]
+        row[f"psi.{name}"] = record["psi_after"][name]
+        row[f"hp.{name}"] = state["config"][name]
+    return row
+
+
+def _emit(report: Report | None, row: dict[str, Any]) -> Any:
+    return None if report is None else report(dict(row))
+
+
+def _checkpoint_path(spec: TrialSpec) -> Path | None:
+    return None if spec.checkpoint_dir is None else Path(spec.checkpoint_dir) / CHECKPOINT_FILE
+
+
+def _save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
+    path = _checkpoint_path(spec)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "spec": spec.identity(),
+        "model": state["model"].state_dict(),
+        "optimizer": state["optimizer"].state_dict(),
+        "stream": state["stream"].state(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        **{key: state[key] for key in _CARRIED},
+    }
+    partial = path.with_suffix(".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)  # atomic: a crash leaves the previous checkpoint whole
+
+
+def _load_checkpoint(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any] | None:
+    path = _checkpoint_path(spec)
+    if path is None or not path.exists():
+        return None
+    payload = torch.load(path, map_location=spec.device, weights_only=False)
+    if payload["spec"] != spec.identity():
+        raise ValueError(
+            f"The checkpoint in {path.parent} belongs to another trial: {payload['spec']} "
+            f"differs from this spec {spec.identity()}."
+        )
+    model = benchmark.build_model()
+    model.load_state_dict(payload["model"])
+    optimizer = benchmark.optimizer.build(model.parameters(), payload["config"])
+    optimizer.load_state_dict(payload["optimizer"])
+    stream = benchmark.train_stream(spec.seed)
+    stream.restore(payload["stream"])
+    torch.set_rng_state(payload["rng_cpu"])
+    if payload["rng_cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["rng_cuda"])
+    carried = {key: payload[key] for key in _CARRIED}
+    return {"model": model, "optimizer": optimizer, "stream": stream, **carried}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ohgw trial SPEC.json``: run a trial as a process, one JSON report per line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="ohgw trial", description=main.__doc__)
+    parser.add_argument("spec", help="a JSON file with the TrialSpec fields")
+    parser.add_argument("--reporter", choices=["json", "syne-tune"], default="json")
+    args = parser.parse_args(argv)
+    spec = TrialSpec.from_dict(json.loads(Path(args.spec).read_text()))
+    if args.reporter == "syne-tune":
+        from syne_tune import Reporter
+
+        reporter = Reporter()
+
+        def report(row: dict[str, Any]) -> None:
+            reporter(**row)
+    else:
+
+        def report(row: dict[str, Any]) -> None:
+            print("[ohgw-report] " + json.dumps(row), flush=True)
+
+    run_trial(spec, report)
+    return 0
