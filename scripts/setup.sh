@@ -11,6 +11,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing ohgw and its dependencies into .venv (about a minute, once)" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check \
-    -c requirements/cpu.txt -e '.[syne,dev]'
+    -c requirements/cpu.txt -e '.[dev]'
   echo "$want" > "$stamp"
 fi

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
 from ohgw.data import find
 from ohgw.data import load_cifar10
+
+# Caches (tokenizers, downloads) go to the project's ignored .cache folder, never to ../shared.
+os.environ.setdefault("OHGW_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache"))
+# Child processes use this process's thread count: float sums depend on it, and importing
+# syne-tune's backend would otherwise set OMP_NUM_THREADS=1 for every child.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--eta-h", type=float, default=1e-3, help="hyper-learning-rate")
     demo.add_argument("--objective", choices=["lookahead", "forward"], default="lookahead")
     demo.add_argument("--inner-steps", type=int, default=1, help="lookahead optimizer steps K")
+    trial = commands.add_parser("trial", help="run one trial from a JSON spec (a process)")
+    trial.add_argument("spec", help="a JSON file with the TrialSpec fields")
+    trial.add_argument("--reporter", choices=["json", "syne-tune"], default="json")
+    study = commands.add_parser(
+        "study",
+        help="run or continue a paired study: ohgw study key=value ... (Hydra overrides)",
+    )
+    study.add_argument(
+        "overrides", nargs="*", help="e.g. scheduler=pasha variants=[baseline,ohgw]"
+    )
+    study.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.command == "study":
+        from ohgw.study.config import load_study_config
+        from ohgw.study.study import run_study
+
+        try:
+            config = load_study_config(args.overrides)
+            run_study(config, progress=not args.no_progress)
+        except ValueError as error:
+            parser.exit(2, f"ohgw study: error: {error}\n")
+        return 0
+    if args.command == "trial":
+        from ohgw.trial import main as trial_main
+
+        return trial_main([args.spec, "--reporter", args.reporter])
     if args.command == "demo":
         from ohgw.demo import run_demo
 

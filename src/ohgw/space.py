@@ -250,7 +250,7 @@ class SearchSpace:
             from syne_tune import config_space as cs
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "to_syne_tune() needs syne-tune: pip install 'ohgw[syne]'"
+                "to_syne_tune() needs syne-tune 0.14: pip install 'syne-tune[gpsearchers]==0.14.2'"
             ) from error
         out: dict[str, Any] = {}
         for hp in self.hyperparameters:

@@ -40,7 +40,16 @@ from ohgw.warmstart import warm_start
 
 CHECKPOINT_FILE = "checkpoint.pt"
 # Trial state that a checkpoint carries besides the model, optimizer, data position and RNG.
-_CARRIED = ("config", "warm_record", "compute_seconds", "train_steps", "flops_per_step", "reports")
+_CARRIED = (
+    "config",
+    "warm_record",
+    "compute_seconds",
+    "train_steps",
+    "flops_per_step",
+    "eval_units",
+    "eval_flops_per_unit",
+    "reports",
+)
 Report = Callable[[dict[str, Any]], Any]
 
 
@@ -124,7 +133,10 @@ class TrialSpec:
 def run_trial(
     spec: TrialSpec, report: Report | None = None, benchmark: Benchmark | None = None
 ) -> list[dict[str, Any]]:
-    """Run (or resume) a trial up to ``spec.max_resource`` units; return all its reports.
+    """Run (or resume) a trial up to ``spec.max_resource`` units; return its reports so far.
+
+    A trial resumed from its checkpoint passes only the new units to ``report``; the returned
+    list holds all of them (up to ``max_resource``).
 
     Args:
         spec: the trial.
@@ -139,9 +151,7 @@ def run_trial(
     if state is None:
         state = _start(spec, benchmark)
     model, optimizer, stream = state["model"], state["optimizer"], state["stream"]
-    reports: list[dict[str, Any]] = state["reports"]
-    for row in reports:
-        _emit(report, row)
+    reports: list[dict[str, Any]] = state["reports"]  # a resumed trial reports only new units
     level = len(reports)
     diverged = bool(reports) and reports[-1]["status"] == "diverged"
     while level < spec.max_resource and not diverged:
@@ -152,8 +162,15 @@ def run_trial(
         if diverged:
             val = test = benchmark.worst_metric
         else:
-            val = benchmark.evaluate(model, "val")
-            test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
+            key = f"eval(test={spec.report_test})"
+            counting = key not in benchmark.flop_counts
+            with FlopCounterMode(display=False) if counting else nullcontext() as counter:
+                val = benchmark.evaluate(model, "val")
+                test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
+            if counting:
+                benchmark.flop_counts[key] = int(counter.get_total_flops())
+            state["eval_flops_per_unit"] = benchmark.flop_counts[key]
+            state["eval_units"] += 1
             diverged = not math.isfinite(val)
             val = benchmark.worst_metric if diverged else val
         state["compute_seconds"] += time.perf_counter() - start
@@ -161,9 +178,9 @@ def run_trial(
         row = _row(spec, benchmark, state, level, val, test, mean_loss, diverged)
         reports.append(row)
         _save_checkpoint(spec, state)
-        if _emit(report, row) is False:
+        if report is not None and report(dict(row)) is False:
             break
-    return reports
+    return reports[: spec.max_resource]
 
 
 def _start(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
@@ -193,6 +210,8 @@ def _start(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
         "compute_seconds": time.perf_counter() - start,
         "train_steps": 0,
         "flops_per_step": None,
+        "eval_units": 0,
+        "eval_flops_per_unit": None,
         "reports": [],
     }
 
@@ -204,7 +223,7 @@ def _train_unit(benchmark, model, optimizer, stream, state) -> float:
     amp = getattr(benchmark, "amp", False)
     total = torch.zeros((), device=benchmark.device)
     for step in range(benchmark.batches_per_unit()):
-        counting = state["flops_per_step"] is None and step == 0
+        counting = step == 0 and "train_step" not in benchmark.flop_counts
         with FlopCounterMode(display=False) if counting else nullcontext() as counter:
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(benchmark.device.type, dtype=torch.bfloat16, enabled=amp):
@@ -212,8 +231,9 @@ def _train_unit(benchmark, model, optimizer, stream, state) -> float:
             loss.backward()
             optimizer.step()
         if counting:
-            state["flops_per_step"] = int(counter.get_total_flops())
+            benchmark.flop_counts["train_step"] = int(counter.get_total_flops())
         total += loss.detach().float()
+    state["flops_per_step"] = benchmark.flop_counts["train_step"]
     return (total / benchmark.batches_per_unit()).item()
 
 
@@ -235,6 +255,7 @@ def _row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> dict[
         "status": "diverged" if diverged else ("completed" if done else "running"),
         "compute_seconds": state["compute_seconds"],
         "train_flops": state["train_steps"] * (state["flops_per_step"] or 0),
+        "eval_flops": state["eval_units"] * (state["eval_flops_per_unit"] or 0),
         "warm_flops": record["flops"],
         "warm_seconds": record["wall_seconds"],
         "warm_non_finite": record["non_finite"],
@@ -246,10 +267,6 @@ def _row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> dict[
         row[f"psi.{name}"] = record["psi_after"][name]
         row[f"hp.{name}"] = state["config"][name]
     return row
-
-
-def _emit(report: Report | None, row: dict[str, Any]) -> Any:
-    return None if report is None else report(dict(row))
 
 
 def _checkpoint_path(spec: TrialSpec) -> Path | None:

@@ -41,9 +41,12 @@ class Benchmark(ABC):
     default_config: Mapping[str, Any]
     train_loss: LossFn
     eval_loss: LossFn  # the held-out objective of a lookahead warm start
+    noise_option: str  # the constructor option that corrupts training data (a variant's noise)
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
+        # FLOPs of a training step and of an evaluation: fixed by the shapes, counted once.
+        self.flop_counts: dict[str, int] = {}
 
     @abstractmethod
     def build_model(self) -> nn.Module:

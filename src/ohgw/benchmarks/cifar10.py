@@ -106,6 +106,7 @@ class Cifar10Benchmark(Benchmark):
     default_config = DEFAULT_CONFIG
     train_loss = staticmethod(train_loss)
     eval_loss = staticmethod(eval_loss)
+    noise_option = "label_noise"
 
     def __init__(
         self,

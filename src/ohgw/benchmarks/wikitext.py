@@ -105,6 +105,7 @@ class WikiTextBenchmark(Benchmark):
     default_config = DEFAULT_CONFIG
     train_loss = staticmethod(train_loss)
     eval_loss = staticmethod(eval_loss)
+    noise_option = "token_noise"
 
     def __init__(
         self,

@@ -1,0 +1,1 @@
+"""Studies: variants, paired seeds, clocks, budgets and the store."""

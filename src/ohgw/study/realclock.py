@@ -1,0 +1,272 @@
+"""The real clock: syne-tune's ``Tuner`` runs each (variant, seed) on local worker processes.
+
+Where the simulated clock charges each unit its FLOPs, the real clock measures wall-clock time:
+process start-up, the warm start inside the trial, contention between workers and syne-tune's
+own polling all count. Each (variant, seed) is one ``Tuner`` with a ``LocalBackend`` of
+``workers`` processes, the same syne-tune scheduler and seed as the simulated clock, and a
+``budget`` in wall-clock seconds. A trial is this file run as a script (:func:`main`).
+
+The rows are stored after the tuner finishes, in the simulated clock's format, in one
+transaction; a rerun skips finished pairs. A real-clock run cannot be replayed, so a pair that
+was cut off before its rows were stored starts over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from syne_tune import Reporter
+from syne_tune import StoppingCriterion
+from syne_tune import Tuner
+from syne_tune.backend import LocalBackend
+from syne_tune.backend.trial_status import Trial
+from syne_tune.constants import ST_CHECKPOINT_DIR
+from syne_tune.constants import ST_CONFIG_JSON_FNAME_ARG
+from syne_tune.constants import ST_TUNER_START_TIMESTAMP
+from syne_tune.constants import ST_WORKER_TIMESTAMP
+from syne_tune.results_callback import StoreResultsCallback
+from syne_tune.tuner_callback import TunerCallback
+
+from ohgw.benchmarks.base import Benchmark
+from ohgw.benchmarks.base import make_benchmark
+from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
+from ohgw.schedulers.synetune import RESOURCE_ATTR
+from ohgw.schedulers.synetune import make_scheduler
+from ohgw.study.simulate import MEASURED
+from ohgw.study.simulate import trial_seed
+from ohgw.study.store import Store
+from ohgw.study.study import RESULTS_CSV
+from ohgw.study.study import StudyConfig
+from ohgw.study.study import claim_directory
+from ohgw.study.study import format_summary
+from ohgw.study.study import safe_name
+from ohgw.study.study import summarise
+from ohgw.study.variants import Variant
+from ohgw.trial import TrialSpec
+from ohgw.trial import run_trial
+
+ENTRY = str(Path(__file__).resolve())
+STUDY_KEY = "ohgw_study"
+"""Config key our backend adds for the trial process: trial id, study seed, fixed settings."""
+POLL_SECONDS = 1.0  # the tuner's sleep while all workers are busy (syne-tune's default: 5 s)
+
+
+def run_real(
+    config: StudyConfig, variants: list[Variant], echo: Callable[[str], Any] = print
+) -> dict[str, Any]:
+    """Run (or continue) a real-clock study; return the summary per variant."""
+    if any(c.isspace() for c in sys.executable + ENTRY):  # LocalBackend splits its command
+        raise ValueError(f"The real clock cannot run {sys.executable} {ENTRY} (a space).")
+    benchmark = make_benchmark(config.benchmark, device=config.device, **config.benchmark_options)
+    directory = Path(config.directory)
+    with Store(directory) as store:
+        claim_directory(store, config)
+        done = store.done()
+        for variant in variants:
+            for seed in config.seed_list:
+                if (variant.label, seed) in done:
+                    continue
+                rows = store.rows(variant.label, seed)  # stored, but cut off before mark_done
+                if not rows:
+                    rows = _tune(config, variant, seed, benchmark, directory / "realclock")
+                    store.add_rows(rows)
+                summary = {
+                    "trials": len({r["trial_id"] for r in rows}),
+                    "units": len(rows),
+                    "end_time": max((r["time"] for r in rows), default=0.0),
+                }
+                store.mark_done(variant.label, seed, summary)
+                echo(f"real clock: {variant.label}, seed {seed}: {summary}")
+        store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
+        table = summarise(store, config, variants, benchmark)
+    echo(format_summary(table, config, benchmark))
+    return table
+
+
+class _Backend(LocalBackend):
+    """``LocalBackend`` that tells each trial process its trial id and the study's settings.
+
+    They travel in the trial's ``config.json`` (``pass_args_as_json``), not in the config the
+    scheduler sees; syne-tune 0.14.2 passes no trial id to the process otherwise.
+    """
+
+    def __init__(self, fixed: dict[str, Any]) -> None:
+        # On CPU no GPU rotation: it probes nvidia-smi and warns about num_gpus_per_trial.
+        cuda = str(fixed["device"]).startswith("cuda")
+        super().__init__(entry_point=ENTRY, pass_args_as_json=True, rotate_gpus=cuda)
+        self._fixed = fixed
+
+    def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
+        super()._schedule(trial_id, {**config, STUDY_KEY: {**self._fixed, "trial_id": trial_id}})
+
+
+class _Recorder(TunerCallback):
+    """Every result the tuner acts on, and when each trial process started (or resumed)."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        self.starts: dict[int, list[float]] = {}
+
+    def on_start_trial(self, trial: Trial) -> None:
+        self.starts.setdefault(trial.trial_id, []).append(time.time())
+
+    def on_resume_trial(self, trial: Trial) -> None:
+        self.on_start_trial(trial)
+
+    def on_trial_result(self, trial: Trial, status: str, result: dict, decision: str) -> None:
+        self.results.append((trial.trial_id, dict(trial.config), dict(result)))
+
+
+# The Tuner warns "Scheduler ASHA is deprecated" at every suggestion of a legacy scheduler.
+logging.getLogger("syne_tune.tuner").addFilter(lambda r: "is deprecated" not in r.getMessage())
+
+
+@contextlib.contextmanager
+def _inside(folder: Path, env: dict[str, str]) -> Iterator[None]:
+    """Work in ``folder`` with ``env`` set; restore both afterwards (the tuner uses the cwd)."""
+    old_cwd = Path.cwd()
+    folder.mkdir(parents=True, exist_ok=True)
+    with mock.patch.dict(os.environ, env):
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(old_cwd)
+
+
+def _tune(
+    config: StudyConfig, variant: Variant, seed: int, benchmark: Benchmark, root: Path
+) -> list[dict[str, Any]]:
+    """One (variant, seed): a tuner for ``budget`` wall-clock seconds; its rows."""
+    options = dict(config.benchmark_options)
+    if variant.noise:
+        options[benchmark.noise_option] = variant.noise
+    space = benchmark.space.to_syne_tune()
+    scheduler = make_scheduler(
+        config.scheduler_name,
+        space,
+        metric="val_metric",
+        mode=benchmark.mode,
+        max_resource=config.max_resource,
+        grace_period=config.grace_period,
+        reduction_factor=config.reduction_factor,
+        seed=seed,
+    ).scheduler
+    fixed = {
+        "seed": seed,
+        "benchmark": config.benchmark,
+        "warm_start": asdict(variant.warm_start),
+        "benchmark_options": options,
+        "device": config.device,
+    }
+    name = f"{safe_name(variant.label)}-seed{seed}"
+    shutil.rmtree(root / name, ignore_errors=True)  # stale checkpoints must not be resumed
+    recorder = _Recorder()
+    # Relative paths (cwd = root, SYNETUNE_FOLDER = ".") keep spaces of the study path out of
+    # the trial command; PYTHONSAFEPATH keeps this package folder off the trial's sys.path.
+    with _inside(root, {"SYNETUNE_FOLDER": ".", "PYTHONSAFEPATH": "1"}):
+        tuner = Tuner(
+            trial_backend=_Backend(fixed),
+            scheduler=scheduler,
+            stop_criterion=StoppingCriterion(max_wallclock_time=config.budget),
+            n_workers=config.workers,
+            sleep_time=POLL_SECONDS,
+            max_failures=0,  # divergence is a result; a failed process is a bug to surface
+            tuner_name=name,
+            suffix_tuner_name=False,
+            save_tuner=False,
+            callbacks=[StoreResultsCallback(), recorder],
+        )
+        tuner.run()
+    for checkpoints in (root / name).glob("*/checkpoints"):
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    t0 = tuner.metadata[ST_TUNER_START_TIMESTAMP]
+    return _rows(recorder, t0, variant.label, seed, list(space), config.budget)
+
+
+def _rows(
+    recorder: _Recorder, t0: float, label: str, seed: int, keys: list[str], budget: float
+) -> list[dict[str, Any]]:
+    """The tuner's results as simulated-clock rows; times are seconds since the tuner start."""
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    process: dict[tuple[int, int], tuple[int, float]] = {}  # row -> (trial, its process start)
+    last: dict[int, float] = {}
+    for trial_id, trial_config, result in recorder.results:
+        end = result[ST_WORKER_TIMESTAMP] - t0  # when the unit ended, in the trial process
+        report = {k: v for k, v in result.items() if not k.startswith("st_")}
+        report.pop(RESOURCE_ATTR)
+        key = (trial_id, report["resource"])
+        if end > budget or key in rows:
+            continue
+        started = max([0.0, *(s - t0 for s in recorder.starts.get(trial_id, []) if s - t0 <= end)])
+        rows[key] = {
+            **report,
+            "status": "diverged" if report["status"] == "diverged" else "ok",
+            "variant": label,
+            "seed": seed,
+            "trial_id": trial_id,
+            "worker": -1,
+            "start_time": max(last.get(trial_id, 0.0), started),
+            "time": end,
+            **{f"config.{k}": trial_config[k] for k in keys},
+        }
+        process[key] = (trial_id, started)
+        last[trial_id] = end
+    _assign_workers(rows, process)
+    return sorted(rows.values(), key=lambda r: r["time"])
+
+
+def _assign_workers(rows: dict[Any, dict[str, Any]], process: dict[Any, Any]) -> None:
+    """Number worker slots: each trial process (from its start or resume to its last unit)
+    takes the lowest slot free when it starts. LocalBackend has no slots, but the tuner runs at
+    most ``workers`` processes at once, so the numbers stay below ``workers``."""
+    spans: dict[tuple[int, float], list[dict[str, Any]]] = {}
+    for key, row in rows.items():
+        spans.setdefault(process[key], []).append(row)
+    free_at: list[float] = []
+    for (_, start), members in sorted(spans.items(), key=lambda item: item[0][::-1]):
+        slot = next((i for i, t in enumerate(free_at) if t <= start), len(free_at))
+        free_at[slot : slot + 1] = [max(r["time"] for r in members)]
+        for row in members:
+            row["worker"] = slot
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A trial process, started by ``LocalBackend``: run the trial, report each unit."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(f"--{ST_CONFIG_JSON_FNAME_ARG}", required=True)
+    parser.add_argument(f"--{ST_CHECKPOINT_DIR}", required=True)
+    args = vars(parser.parse_args(argv))
+    config = json.loads(Path(args[ST_CONFIG_JSON_FNAME_ARG]).read_text())
+    study = config.pop(STUDY_KEY)
+    max_resource = int(config.pop(MAX_RESOURCE_ATTR))  # a promotion scheduler's next milestone
+    spec = TrialSpec(
+        benchmark=study["benchmark"],
+        config=config,
+        seed=trial_seed(study["seed"], study["trial_id"]),
+        max_resource=max_resource,
+        warm_start=study["warm_start"],
+        benchmark_options=study["benchmark_options"],
+        checkpoint_dir=args[ST_CHECKPOINT_DIR],  # a resumed trial continues from its checkpoint
+        device=study["device"],
+    )
+    reporter = Reporter()
+    run_trial(spec, lambda row: reporter(**{RESOURCE_ATTR: row["resource"], **row}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

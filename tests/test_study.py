@@ -1,0 +1,202 @@
+"""Studies on the simulated clock: determinism, every scheduler, pairing, kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+import torch
+
+from ohgw.study.config import load_study_config
+from ohgw.study.store import Store
+from ohgw.study.study import StudyConfig
+from ohgw.study.study import run_study
+
+TINY = {"train_size": 256, "val_size": 100, "test_size": 100, "width": 4}
+
+
+def tiny_study(directory, **changes) -> StudyConfig:
+    settings = {
+        "directory": str(directory),
+        "benchmark": "cifar10-mini",
+        "benchmark_options": TINY,
+        "variants": ["baseline", "ohgw"],
+        "seeds": 1,
+        "workers": 2,
+        "budget": 3.0,
+        "max_resource": 3,
+        "flops_per_second": 1e10,
+    }
+    return StudyConfig(**{**settings, **changes})
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def test_two_runs_export_byte_identical_tables(tmp_path) -> None:
+    first = tiny_study(tmp_path / "a", seeds=2)
+    second = tiny_study(tmp_path / "b", seeds=2)
+    run_study(first, progress=False, echo=lambda _: None)
+    run_study(second, progress=False, echo=lambda _: None)
+    a = (tmp_path / "a" / "results.csv").read_bytes()
+    b = (tmp_path / "b" / "results.csv").read_bytes()
+    assert a == b and a.count(b"\n") > 10
+    assert not (tmp_path / "a" / "checkpoints").exists() or not any(
+        (tmp_path / "a" / "checkpoints").rglob("*.pt")
+    )
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "max_resource"),
+    [("asha", 3), ("asha-promotion", 3), ("pasha", 10), ("dyhpo", 3), ("hyperband", 3)],
+)
+def test_every_scheduler_runs_a_small_study_with_and_without_ohgw(
+    tmp_path, scheduler, max_resource
+) -> None:
+    config = tiny_study(tmp_path, scheduler=scheduler, max_resource=max_resource, budget=2.5)
+    table = run_study(config, progress=False, echo=lambda _: None)
+    assert set(table) == {"baseline", "ohgw"}
+    with Store(tmp_path) as store:
+        for label in ("baseline", "ohgw"):
+            rows = store.rows(label, 0)
+            assert len({r["trial_id"] for r in rows}) >= 2, (scheduler, label)
+            assert all(r["time"] <= config.budget for r in rows)
+            warm = {r["warm_flops"] for r in rows}
+            assert (warm == {0}) == (label == "baseline")
+        assert set(store.done()) == {("baseline", 0), ("ohgw", 0)}
+
+
+def test_trial_k_is_paired_across_variants(tmp_path) -> None:
+    """Same sampled config and theta_0: with eta_h = 0 every unit's metric is identical."""
+    config = tiny_study(
+        tmp_path, variants=["baseline", "ohgw:eta_h=0", "ohgw:eta_h=0.05"], budget=2.0
+    )
+    run_study(config, progress=False, echo=lambda _: None)
+    with Store(tmp_path) as store:
+        by_variant = {
+            label: {(r["trial_id"], r["resource"]): r for r in store.rows(label, 0)}
+            for label in config.variants
+        }
+    base, zero, moved = (by_variant[v] for v in config.variants)
+    shared = sorted(set(base) & set(zero))
+    assert len(shared) >= 3
+    for key in shared:
+        assert base[key]["val_metric"] == zero[key]["val_metric"]
+        assert base[key]["train_loss"] == zero[key]["train_loss"]
+    for trial in {k[0] for k in set(base) & set(moved)}:
+        b, m = base[(trial, 1)], moved[(trial, 1)]
+        assert {k: v for k, v in b.items() if k.startswith("config.")} == {
+            k: v for k, v in m.items() if k.startswith("config.")
+        }
+        assert b["psi0.lr"] == m["psi0.lr"] and b["psi.lr"] != m["psi.lr"]
+
+
+def test_a_finished_study_reruns_nothing_and_a_changed_one_is_refused(tmp_path) -> None:
+    config = tiny_study(tmp_path)
+    run_study(config, progress=False, echo=lambda _: None)
+    before = (tmp_path / "results.csv").read_bytes()
+    started = time.perf_counter()
+    run_study(config, progress=False, echo=lambda _: None)
+    assert time.perf_counter() - started < 5
+    assert (tmp_path / "results.csv").read_bytes() == before
+    with pytest.raises(ValueError, match=r"other settings \(\['budget'\]\)"):
+        run_study(tiny_study(tmp_path, budget=5.0), progress=False, echo=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"benchmark": "mnist"}, "`benchmark` is 'mnist'"),
+        ({"scheduler": "bohb"}, "`scheduler` is 'bohb'"),
+        ({"variants": ["baseline", "ohgw-2step"]}, "Unknown variant 'ohgw-2step'"),
+        ({"variants": ["baseline", "baseline"]}, "repeats a variant"),
+        ({"scheduler": "pasha", "max_resource": 9}, "PASHA"),
+        ({"seeds": 0}, "`seeds` is 0"),
+        ({"workers": -2}, "`workers` is -2"),
+        ({"budget": 0}, "`budget` is 0"),
+        ({"tau": 1.5}, "`tau` is 1.5, but accuracy can only reach"),
+        ({"clock": "wall"}, "`clock` is 'wall'"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, changes, match) -> None:
+    directory = tmp_path / "study"
+    with pytest.raises(ValueError, match=match):
+        run_study(tiny_study(directory, **changes), progress=False, echo=lambda _: None)
+    assert not directory.exists()
+
+
+def test_hydra_overrides_build_the_config_and_name_bad_keys() -> None:
+    config = load_study_config(
+        ["scheduler=pasha", "variants=[baseline,'ohgw:eta_h=3e-4']", "seeds=4", "workers=2"]
+    )
+    assert config.scheduler == "pasha" and config.variants == ["baseline", "ohgw:eta_h=3e-4"]
+    assert (config.seeds, config.workers) == (4, 2)
+    with pytest.raises(ValueError, match="'epochs'"):
+        load_study_config(["epochs=3"])
+    with pytest.raises(ValueError, match="seeds=many"):
+        load_study_config(["seeds=many"])
+
+
+def count_rows(path) -> int:
+    try:
+        with sqlite3.connect(path) as connection:
+            return connection.execute("select count(*) from rows").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_9_and_rerun_loses_and_duplicates_nothing(tmp_path) -> None:
+    overrides = [
+        "benchmark=cifar10-mini",
+        "+benchmark_options={train_size:256,val_size:100,test_size:100,width:4}",
+        "variants=[baseline,ohgw]",
+        "seeds=2",
+        "workers=2",
+        "budget=3",
+        "max_resource=3",
+        "flops_per_second=1e10",
+        f"threads={torch.get_num_threads()}",  # sums differ between thread counts
+    ]
+    reference = tmp_path / "reference"
+    run_study(
+        load_study_config([*overrides, f"directory={reference}"]),
+        progress=False,
+        echo=lambda _: None,
+    )
+    expected = (reference / "results.csv").read_bytes()
+
+    killed = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "-m",
+        "ohgw.cli",
+        "study",
+        *overrides,
+        f"directory={killed}",
+        "--no-progress",
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    for threshold in (3, 12):  # kill in the first run, then again in the middle of the second
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 240
+        while count_rows(killed / "results.sqlite") < threshold and process.poll() is None:
+            assert time.time() < deadline, "the study made no progress"
+            time.sleep(0.05)
+        assert process.poll() is None, "the study ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (killed / "results.csv").read_bytes() == expected
