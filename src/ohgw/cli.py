@@ -26,14 +26,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "overrides", nargs="*", help="e.g. scheduler=pasha variants=[baseline,ohgw]"
     )
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
+    report = commands.add_parser("report", help="write report.md and report.html of a study")
+    report.add_argument("study_dir", help="the study's directory")
+    report.add_argument("--tau", type=float, default=None, help="the target of T@tau")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        from ohgw.analysis.report import main as report_main
+
+        extra = [] if args.tau is None else ["--tau", str(args.tau)]
+        return report_main([args.study_dir, *extra])
     if args.command == "study":
         from ohgw.study.config import load_study_config
         from ohgw.study.study import run_study
 
         try:
             config = load_study_config(args.overrides)
-            run_study(config, progress=not args.no_progress)
+            run_study(config, progress=not args.no_progress, write_report_at_end=True)
         except ValueError as error:
             parser.exit(2, f"ohgw study: error: {error}\n")
         return 0

@@ -73,6 +73,11 @@ class Benchmark(ABC):
     def worst_metric(self) -> float:
         """The metric reported for a diverged trial."""
 
+    @property
+    @abstractmethod
+    def default_tau(self) -> float:
+        """The preset's T@tau target, fixed before any run."""
+
     def describe(self) -> dict[str, Any]:
         """Facts for reports: sizes, shapes, settings."""
         return {"name": self.name, "metric": self.metric, "mode": self.mode}

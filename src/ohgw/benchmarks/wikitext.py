@@ -74,11 +74,12 @@ class LMPreset:
     batches_per_unit: int
     eval_tokens: int | None  # None: the whole split
     small: bool  # trains on WikiText-2 valid (the only splits on these machines)
+    tau: float  # the default T@tau target (perplexity per token)
 
 
 PRESETS = {
-    "full": LMPreset(12, 12, 768, 1024, 50257, 8, 500, None, small=False),
-    "mini": LMPreset(2, 4, 128, 64, 2048, 16, 30, 32768, small=True),
+    "full": LMPreset(12, 12, 768, 1024, 50257, 8, 500, None, small=False, tau=30.0),
+    "mini": LMPreset(2, 4, 128, 64, 2048, 16, 30, 32768, small=True, tau=250.0),
 }
 
 
@@ -221,6 +222,10 @@ class WikiTextBenchmark(Benchmark):
     @property
     def worst_metric(self) -> float:
         return float(self.data["vocab_size"])  # a uniform guess
+
+    @property
+    def default_tau(self) -> float:
+        return self.preset.tau
 
     def describe(self) -> dict[str, Any]:
         from ohgw.datasets.wikitext import SMALL_PRESET_NOTE

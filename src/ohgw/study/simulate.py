@@ -89,7 +89,9 @@ def simulate(
     now = 0.0
     units = 0
 
-    def compute(trial_id: int, level: int, start: float, worker: int) -> dict[str, Any]:
+    def compute(
+        trial_id: int, level: int, start: float, worker: int, charged: float | None = None
+    ) -> dict[str, Any]:
         spec = TrialSpec(
             benchmark=benchmark_name,
             config=configs[trial_id],
@@ -101,7 +103,7 @@ def simulate(
             device=str(benchmark.device),
         )
         report = run_trial(spec, benchmark=benchmark)[-1]
-        cost = unit_cost(report, last_row.get(trial_id), clock)
+        cost = charged if charged is not None else unit_cost(report, last_row.get(trial_id), clock)
         if clock.cost == "flops":
             known_cost.setdefault(level == 1, cost)
         return {
@@ -112,6 +114,7 @@ def simulate(
             "trial_id": trial_id,
             "worker": worker,
             "start_time": start,
+            "cost": cost,
             "time": start + cost,
             **{f"config.{k}": v for k, v in configs[trial_id].items()},
         }
@@ -120,6 +123,8 @@ def simulate(
         nonlocal order
         level = levels[trial_id] = levels[trial_id] + 1
         row = stored.get((trial_id, level))
+        if row is not None and clock.cost == "flops":
+            known_cost.setdefault(level == 1, row["cost"])  # as when it was first computed
         if row is None and (level == 1) in known_cost:
             end, pending = start + known_cost[level == 1], start
         else:
@@ -150,13 +155,10 @@ def simulate(
             break
         now = end
         if pending is not None:
-            row = compute(trial_id, levels[trial_id], pending, worker)
-            if row["time"] != end:
-                raise RuntimeError(
-                    f"Unit {levels[trial_id]} of trial {trial_id} cost {row['time'] - pending}, "
-                    f"not the {end - pending} of the units before it: the FLOP cost model "
-                    "assumes fixed shapes."
-                )
+            # Charged the cost it was scheduled with. Shapes are fixed, so that is its FLOPs,
+            # except for a diverged unit, which skips its evaluation and is charged it anyway.
+            level = levels[trial_id]
+            row = compute(trial_id, level, pending, worker, charged=known_cost[level == 1])
             store.add_rows([row])
             last_row[trial_id] = row
         row = last_row[trial_id]

@@ -9,6 +9,7 @@ file is written; a rerun of the same command continues an interrupted study.
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 import warnings
 from collections.abc import Callable
@@ -48,14 +49,14 @@ class StudyConfig:
     seeds: int = 3  # paired seeds first_seed, first_seed + 1, ...
     first_seed: int = 0
     workers: int = 4
-    budget: float = 20.0  # simulated seconds per (variant, seed)
+    budget: float = 15.0  # simulated seconds per (variant, seed)
     max_resource: int = 9  # units (epochs) a trial may train
     grace_period: int = 1
     reduction_factor: int = 3
     clock: str = "simulated"  # "simulated" or "real"
     cost: str = "flops"  # simulated clock: "flops" (deterministic) or "measured"
     flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
-    tau: float | None = None  # the target of T@tau (accuracy in (0, 1], perplexity >= 1)
+    tau: float | None = None  # T@tau's target; None: the benchmark preset's (fixed in advance)
     benchmark_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     # CPU threads for torch (0: torch's default). Float sums depend on the thread count, so a
@@ -135,6 +136,8 @@ def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
     if len(set(labels)) != len(labels):
         raise ValueError(f"The value of `variants` repeats a variant: {labels}.")
     benchmark = make_benchmark(config.benchmark, device=config.device, **config.benchmark_options)
+    if config.tau is None:
+        config.tau = benchmark.default_tau
     _check_tau(config.tau, benchmark)
     make_scheduler(  # raises on an impossible budget, e.g. PASHA with fewer than three rungs
         config.scheduler_name,
@@ -161,7 +164,10 @@ def _check_tau(tau: float | None, benchmark: Benchmark) -> None:
 
 
 def run_study(
-    config: StudyConfig, progress: bool = True, echo: Callable[[str], Any] = print
+    config: StudyConfig,
+    progress: bool = True,
+    echo: Callable[[str], Any] = print,
+    write_report_at_end: bool = False,
 ) -> dict[str, Any]:
     """Run (or continue) a study; return the summary per variant.
 
@@ -170,10 +176,12 @@ def run_study(
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HyperGradientWarning)
-        return _run_study(config, progress, echo)
+        return _run_study(config, progress, echo, write_report_at_end)
 
 
-def _run_study(config: StudyConfig, progress: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
+def _run_study(
+    config: StudyConfig, progress: bool, echo: Callable[[str], Any], write_report_at_end: bool
+) -> dict[str, Any]:
     variants, benchmark = validate(config)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -229,9 +237,15 @@ def _run_study(config: StudyConfig, progress: bool, echo: Callable[[str], Any]) 
             store.mark_done(variant.label, seed, summary)
             bar.update(1)
         bar.close()
+        shutil.rmtree(directory / "checkpoints", ignore_errors=True)  # only finished runs left
         store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
         table = summarise(store, config, variants, benchmark)
     echo(format_summary(table, config, benchmark))
+    if write_report_at_end:
+        from ohgw.analysis.report import write_report
+
+        md, html = write_report(directory, tau=config.tau)
+        echo(f"Report: {md} and {html}")
     return table
 
 

@@ -1,0 +1,357 @@
+"""A study's report: ``report.md`` and a self-contained ``report.html`` beside its figures.
+
+What was run, a table per aspect (time to target, final metric, cost and bias) per variant
+against its paired baseline, the paper's published numbers beside this study's, and a verdict
+per claim (rules in :mod:`ohgw.analysis.claims`). The HTML inlines every figure as a base64 PNG
+and, once loaded, sets ``body[data-figures]`` to "<loaded>/<total>" images, which
+``scripts/check_report.py`` reads from a headless browser. ``ohgw report STUDY_DIR`` is
+:func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import math
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ohgw.analysis import claims as cl
+from ohgw.analysis import metrics as me
+from ohgw.analysis import stats as st
+from ohgw.analysis.figures import StudyData
+from ohgw.analysis.figures import display
+from ohgw.analysis.figures import load_study
+from ohgw.analysis.figures import time_axis
+from ohgw.analysis.figures import write_figures
+from ohgw.study.variants import parse_variant
+
+Block = tuple[Any, ...]  # ("h1"|"h2"|"p", text), ("ul", items), ("table", head, rows), ("img", f)
+N_PERM = 200  # label permutations of the KL test
+SCALE_NOTE = (
+    "A claim is judged on what transfers across scale: relative changes, shares and "
+    "distributions, with this study's tau and clock in place of the paper's (T@93 % or "
+    "T@ppl 30 in GPU hours). Rules: ohgw.analysis.claims."
+)
+
+
+def _num(x: float, spec: str) -> str:
+    return "n/a" if math.isnan(x) else format(x, spec)
+
+
+def _ms(values: Sequence[float], digits: int = 3) -> str:
+    if len(values) == 0:
+        return "n/a"
+    sd = np.std(values, ddof=1) if len(values) > 1 else math.nan
+    return f"{np.mean(values):.{digits}g} +- {_num(sd, '.2g')}"
+
+
+def _safe(what: dict[str, Any], key: str, compute: Any) -> None:
+    """``what[key] = compute()``; a ValueError leaves None and its reason in ``key_why``."""
+    try:
+        what[key] = compute()
+    except (ValueError, np.linalg.LinAlgError) as error:
+        what[key], what[f"{key}_why"] = None, f"{key} not computed: {error}"
+
+
+def baseline_for(label: str, ran: Sequence[str]) -> str | None:
+    """The baseline a variant is paired with: a no-warm-start variant with the same noise."""
+    variant = parse_variant(label)
+    if variant.warm_start.mode == "none":
+        return None
+    same = [r for r in ran if parse_variant(r).warm_start.mode == "none"]
+    same = [r for r in same if parse_variant(r).noise == variant.noise]
+    return "baseline" if "baseline" in same else (same[0] if same else None)
+
+
+def _std_ci(b: np.ndarray, t: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
+    """Paired bootstrap 95 % CI of std(t) / std(b); NaN when most resamples have no spread."""
+    idx = np.random.default_rng(0).integers(0, b.size, size=(n_boot, b.size))
+    sb, stt = np.std(b[idx], axis=1, ddof=1), np.std(t[idx], axis=1, ddof=1)
+    ratios = stt[sb > 0] / sb[sb > 0]
+    if b.size < 2 or ratios.size < n_boot / 2:
+        return math.nan, math.nan
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _kl_test(b: np.ndarray, t: np.ndarray) -> tuple[float, float, tuple[int, int], int]:
+    """KL(treated || baseline) of the final psi and its label-permutation p (NaN when the arms
+    are too small for a covariance: fewer than d + 2 final trials)."""
+    n, d = (len(b), len(t)), b.shape[1]
+    if min(n) < d + 2:
+        return (st.gaussian_kl(t, b) if min(n) >= 2 else math.nan), math.nan, n, d
+    value = st.gaussian_kl(t, b)
+    pooled, rng, hits = np.vstack([b, t]), np.random.default_rng(0), 0
+    for _ in range(N_PERM):
+        order = rng.permutation(len(pooled))
+        hits += st.gaussian_kl(pooled[order[n[0] :]], pooled[order[: n[0]]]) >= value
+    return value, (1 + hits) / (1 + N_PERM), n, d
+
+
+def analyse(study: StudyData, tau: float | None) -> dict[str, Any]:
+    """Per variant: its summary; per treated variant: its evidence against its baseline."""
+    config, metric, mode = study.config, study.metric, study.mode
+    budget = float(config["budget"])
+    ran = [label for label, by_seed in study.runs.items() if by_seed]
+    firsts = [me.best_so_far(r, mode)[0][1] for v in ran for r in study.runs[v].values() if r]
+    worst = 0.0 if mode == "max" else (max(firsts) if firsts else None)
+    summary: dict[str, dict[str, Any]] = {}
+    for label in ran:
+        runs = study.runs[label]
+        s: dict[str, Any] = {"seeds": sorted(runs)}
+        if tau is not None:
+            hits = {seed: me.time_to_target(r, tau, mode) for seed, r in runs.items()}
+            s["hits"] = hits
+            s["t_tau"], s["censored"] = st.censored_times(list(hits.values()), budget)
+        s["test"] = {k: display(metric, me.final_test_metric(r, mode)) for k, r in runs.items()}
+        s["val"] = {k: display(metric, me.best_so_far(r, mode)[-1][1]) for k, r in runs.items()}
+        s["auc"] = [
+            display(metric, me.normalised_auc(r, mode, budget, worst)) for r in runs.values()
+        ]
+        _safe(s, "overhead", lambda rs=runs: me.overhead([x for r in rs.values() for x in r]))
+        summary[label] = s
+    evidence: dict[str, dict[str, Any]] = {}
+    for label in ran:
+        base = baseline_for(label, ran)
+        if base is None:
+            continue
+        b, t = summary[base], summary[label]
+        seeds = [k for k in t["seeds"] if k in b["seeds"]]
+        e: dict[str, Any] = {"baseline": base, "seeds": seeds, "overhead": t["overhead"]}
+        evidence[label] = e
+        if not seeds:
+            continue
+        if tau is None:
+            e["t_tau"], e["t_tau_why"] = None, "the study set no tau, so T@tau was not computed"
+            e["std"], e["std_why"] = None, e["t_tau_why"]
+        else:
+            bt, _ = st.censored_times([b["hits"][k] for k in seeds], budget)
+            tt, _ = st.censored_times([t["hits"][k] for k in seeds], budget)
+            e["censored"] = tuple(sum(arm["hits"][k] is None for k in seeds) for arm in (b, t))
+            _safe(e, "t_tau", lambda bt=bt, tt=tt: st.paired_relative_change(bt, tt))
+            e["std"] = (st.std_ratio(bt, tt), _std_ci(bt, tt), len(seeds))
+        for key in ("test", "val"):
+            pair = [b[key][k] for k in seeds], [t[key][k] for k in seeds]
+            _safe(e, f"final_{key}", lambda p=pair: st.paired_test_metric(*p))
+        e["memory"], e["memory_why"] = _memory(b.get("overhead"), t.get("overhead"))
+        names = sorted(k[4:] for k in study.runs[label][seeds[0]][0] if k.startswith("psi."))
+        rows_b = [x for k in seeds for x in study.runs[base][k]]
+        rows_t = [x for k in seeds for x in study.runs[label][k]]
+        psi = me.final_psi(rows_b, names), me.final_psi(rows_t, names)
+        _safe(e, "kl", lambda psi=psi: _kl_test(*psi))
+    return {"ran": ran, "summary": summary, "evidence": evidence, "tau": tau}
+
+
+def _memory(b: dict[str, Any] | None, t: dict[str, Any] | None) -> tuple[float | None, str]:
+    if not b or not t:
+        return None, "peak memory was not measured"
+    if b["memory_measure"] != "cuda_max_allocated" or t["memory_measure"] != b["memory_measure"]:
+        why = f"peak memory is {t['memory_measure']}, which cannot isolate the warm start"
+        return None, why
+    return t["peak_memory_bytes"] / b["peak_memory_bytes"] - 1, ""
+
+
+def _describe(config: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's own facts for a mini preset (cheap to load); the name otherwise."""
+    name = config["benchmark"]
+    if not name.endswith("-mini"):
+        return {"preset": name, "facts": "not loaded (a full preset loads its whole data set)"}
+    from ohgw.benchmarks.base import make_benchmark
+
+    try:
+        return make_benchmark(name, **config["benchmark_options"]).describe()
+    except Exception as error:  # a report must not fail for want of the data files
+        facts: dict[str, Any] = {"facts": f"not available ({type(error).__name__}: {error})"}
+        if name == "wikitext-mini":
+            from ohgw.datasets.wikitext import SMALL_PRESET_NOTE
+
+            facts["data"] = SMALL_PRESET_NOTE
+        return facts
+
+
+def _ci(d: dict[str, Any] | None, key: str, scale: float = 1.0, unit: str = "") -> str:
+    """``value (CI low, CI high), p`` of a paired comparison; empty without one."""
+    if not d:
+        return ""
+    low, high = scale * d["ci_low"], scale * d["ci_high"]
+    text = f"{scale * d[key]:+.3g}{unit} ({low:+.3g}, {high:+.3g})"
+    return text + ("" if math.isnan(d["p_value"]) else f", p = {d['p_value']:.2g}")
+
+
+def _time_row(label: str, s: dict[str, Any], e: dict[str, Any], c: dict[str, Any]) -> list[Any]:
+    scale, _ = time_axis(c)
+    median = float(np.median(s["t_tau"]))
+    sd = e.get("std")
+    ratio = (
+        f"{_num(sd[0], '.2f')} ({_num(sd[1][0], '.2f')}, {_num(sd[1][1], '.2f')})" if sd else ""
+    )
+    bound = ">= " if 2 * s["censored"] >= len(s["seeds"]) else ""  # the median is censored
+    hours = f"{bound}{me.worker_hours(median, c['workers']):.3g}"
+    change = _ci(e.get("t_tau"), "relative_change", 100, " %")
+    times = s["t_tau"] / scale
+    head = [label, len(s["seeds"]), s["censored"], f"{bound}{median / scale:.3g}", _ms(times)]
+    return [*head, hours, change, ratio]
+
+
+def _final_row(label: str, s: dict[str, Any], e: dict[str, Any]) -> list[Any]:
+    diff = _ci(e.get("final_test"), "mean_difference")
+    test, val = _ms([*s["test"].values()], 4), _ms([*s["val"].values()], 4)
+    return [label, test, diff, val, _ms(s["auc"], 4)]
+
+
+def _cost_row(label: str, s: dict[str, Any], e: dict[str, Any]) -> list[Any]:
+    o, kl = s["overhead"], e.get("kl")
+    if not o:
+        return [label, "n/a", "n/a", "n/a", ""]
+    memory = f"{o['peak_memory_bytes'] / 2**20:.0f} MiB ({o['memory_measure']})"
+    kl_text = (
+        f"{_num(kl[0], '.3g')} (p = {_num(kl[1], '.2g')}, {kl[2][1]}/{kl[2][0]})" if kl else ""
+    )
+    shares = [f"{100 * o[k]:.2f} %" for k in ("warm_flops_share", "warm_seconds_share")]
+    return [label, *shares, memory, kl_text]
+
+
+def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
+    c, tau = study.config, result["tau"]
+    clock = "simulated " if c["clock"] == "simulated" else ""
+    facts = ", ".join(f"{k} {v}" for k, v in _describe(c).items())
+    seeds = list(range(c["first_seed"], c["first_seed"] + c["seeds"]))
+    ran = ", ".join(f"{v} ({len(study.runs[v])})" for v in result["ran"])
+    lines = [
+        f"Benchmark: {c['benchmark']} ({facts}); options {c['benchmark_options'] or 'none'}.",
+        f"Scheduler: {c['scheduler']} (max resource {c['max_resource']}, grace period "
+        f"{c['grace_period']}, reduction factor {c['reduction_factor']}).",
+        f"Variants (finished seeds): {ran}.",
+        f"Seeds: {seeds}; {c['workers']} workers; budget {c['budget']:g} {clock}seconds per "
+        f"(variant, seed) on the {c['clock']} clock (cost {c['cost']}, "
+        f"{c['flops_per_second']:g} FLOP/s).",
+        "tau: " + ("none; T@tau was not computed" if tau is None else f"{tau:g} ({study.metric})"),
+    ]
+    return lines + ([f"Unfinished runs left out: {study.left_out}."] if study.left_out else [])
+
+
+def _blocks(study: StudyData, result: dict[str, Any], figures: list[Any]) -> list[Block]:
+    c, metric, ran = study.config, study.metric, result["ran"]
+    summary, evidence = result["summary"], result["evidence"]
+    blocks: list[Block] = [("h1", f"OHGW study report: {study.directory.name}")]
+    blocks += [("h2", "What was run"), ("ul", _what_ran(study, result))]
+    if result["tau"] is None:
+        blocks += [("p", "T@tau was not computed: the study set no tau (pass one to the report).")]
+    else:
+        head = ["variant", "n", "censored", f"T@tau median ({time_axis(c)[1]})", "mean +- std"]
+        head += ["median worker-h", "vs baseline (95 % CI), p", "std ratio (95 % CI)"]
+        rows = [_time_row(v, summary[v], evidence.get(v, {}), c) for v in ran]
+        blocks += [("h2", "Time to target (a censored run counts as the budget)")]
+        blocks += [("table", head, rows)]
+    pct = " (%)" if metric == "accuracy" else ""
+    head = ["variant", f"final test {metric}{pct}", "vs baseline (95 % CI), p"]
+    head += [f"best val {metric}{pct}", f"normalised AUC{pct}"]
+    rows = [_final_row(v, summary[v], evidence.get(v, {})) for v in ran]
+    blocks += [("h2", "Final metric and anytime performance"), ("table", head, rows)]
+    head = ["variant", "warm FLOPs share", "warm wall-time share", "peak memory"]
+    head += ["KL vs baseline (p, final trials)"]
+    rows = [_cost_row(v, summary[v], evidence.get(v, {})) for v in ran]
+    blocks += [("h2", "Cost and bias"), ("table", head, rows)]
+    verdicts = [cl.assess(claim, metric, evidence, c["scheduler"]) for claim in cl.CLAIMS]
+    tested = [v for v in verdicts if v.verdict != cl.UNTESTED]
+    rows = [[v.claim.title, v.claim.published, v.measured or "n/a", v.verdict] for v in tested]
+    blocks += [("h2", "The paper's numbers beside this study's")]
+    blocks += [("table", ["claim", "paper", "this study", "verdict"], rows)]
+    items = [f"**{v.verdict}**: {v.claim.title}: {v.sentence}" for v in verdicts]
+    blocks += [("h2", "Verdicts"), ("p", SCALE_NOTE), ("ul", items), ("h2", "Figures")]
+    return blocks + [("img", f) for f in figures]
+
+
+def _md(blocks: list[Block]) -> str:
+    out = []
+    for kind, *rest in blocks:
+        if kind in ("h1", "h2"):
+            out.append(f"{'#' * int(kind[1])} {rest[0]}\n")
+        elif kind == "p":
+            out.append(f"{rest[0]}\n")
+        elif kind == "ul":
+            out.append("".join(f"- {item}\n" for item in rest[0]))
+        elif kind == "table":
+            for row in [rest[0], ["---"] * len(rest[0]), *rest[1]]:
+                out.append("| " + " | ".join(str(x).replace("|", "/") for x in row) + " |")
+            out.append("")
+        else:
+            f = rest[0]
+            out.append(f"![{f.name}](figures/{f.png.name})\n\n*{f.caption}* (PDF: {f.pdf.name})\n")
+    return "\n".join(out)
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid
+#ccc;padding:0.3em 0.6em;text-align:left}th{background:#f0f0f0}img{width:100%}
+figure{display:inline-block;vertical-align:top;width:47%;margin:0.5em 1%}
+figcaption{font-size:0.85em;color:#555}"""
+SCRIPT = """window.addEventListener("load", function () {
+  var images = document.querySelectorAll("img"), loaded = 0;
+  images.forEach(function (img) { if (img.complete && img.naturalWidth > 0) loaded++; });
+  document.body.dataset.figures = loaded + "/" + images.length;
+});"""
+
+
+def _inline(text: Any) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(str(text)))
+
+
+def _html(blocks: list[Block], title: str) -> str:
+    out = []
+    for kind, *rest in blocks:
+        if kind in ("h1", "h2", "p"):
+            out.append(f"<{kind}>{_inline(rest[0])}</{kind}>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in rest[0]) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in rest[0])
+            body = "".join(
+                "<tr>" + "".join(f"<td>{_inline(x)}</td>" for x in row) + "</tr>"
+                for row in rest[1]
+            )
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        else:
+            f = rest[0]
+            data = base64.b64encode(f.png.read_bytes()).decode("ascii")
+            img = f'<img alt="{html.escape(f.name)}" src="data:image/png;base64,{data}">'
+            out.append(f"<figure>{img}<figcaption>{_inline(f.caption)}</figcaption></figure>")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title><style>{CSS}</style></head><body>\n" + "\n".join(out)
+        + f"\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )  # fmt: skip
+
+
+def write_report(study_dir: str | Path, tau: float | None = None) -> tuple[Path, Path]:
+    """Write the figures, ``report.md`` and ``report.html``; ``tau`` overrides the config's."""
+    study = load_study(study_dir)
+    tau = study.config.get("tau") if tau is None else tau
+    figures = write_figures(study, tau)
+    blocks = _blocks(study, analyse(study, tau), figures)
+    md_path, html_path = study.directory / "report.md", study.directory / "report.html"
+    md_path.write_text(_md(blocks), encoding="utf-8")
+    html_path.write_text(_html(blocks, blocks[0][1]), encoding="utf-8")
+    return md_path, html_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``ohgw report STUDY_DIR [--tau TAU]``: write the study's figures and report."""
+    parser = argparse.ArgumentParser(prog="ohgw report", description=main.__doc__)
+    parser.add_argument("study_dir", help="a study directory (with results.sqlite)")
+    parser.add_argument("--tau", type=float, default=None, help="T@tau target (default: config)")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_report(args.study_dir, args.tau)
+    except ValueError as error:
+        print(f"ohgw report: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(str(p) for p in paths))
+    return 0
