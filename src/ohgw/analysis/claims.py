@@ -3,7 +3,8 @@
 A verdict is "holds", "does not hold", "inconclusive at this scale" or "not tested by this
 study" (the claim's domain or variants were not run, or the quantity was not measured). Rules,
 for the treated arm against its paired baseline over the seeds both finished; with fewer than
-3 paired seeds every sampled claim is inconclusive:
+6 paired seeds every sampled claim is inconclusive (6 is the smallest n at which a two-sided
+Wilcoxon test can reach p < 0.05: 2/64; a bootstrap CI over fewer seeds is too coarse to judge):
 
 * T@tau reduction (published change ``e`` < 0): holds if the paired bootstrap 95 % CI of the
   relative change of median T@tau lies entirely below 0 and Wilcoxon p < 0.05; does not hold if
@@ -22,7 +23,7 @@ for the treated arm against its paired baseline over the seeds both finished; wi
   treated arm is worse with p < 0.05; holds if the CI's upper end is below 2 % of the baseline
   mean; else inconclusive.
 * Variance (std of T@tau rises < 10 %): holds if the bootstrap CI of std(treated)/std(baseline)
-  lies entirely below 1.10, does not hold if entirely above; else (or with n < 3) inconclusive.
+  lies entirely below 1.10, does not hold if entirely above; else (or with n < 6) inconclusive.
 * Negligible bias (KL of the final psi distributions): inconclusive with fewer than d + 2
   final trials per arm (no covariance in d dimensions); holds if KL <= 0.05 nats; does not hold
   if KL > 0.05 and a label-permutation test gives p < 0.05; else inconclusive.
@@ -36,7 +37,7 @@ from dataclasses import field
 from dataclasses import replace
 from typing import Any
 
-MIN_N = 3
+MIN_N = 6  # see the module docstring
 HOLDS = "holds"
 FAILS = "does not hold"
 UNSURE = "inconclusive at this scale"
