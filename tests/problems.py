@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,6 +12,8 @@ from ohgw import Continuous
 from ohgw import SearchSpace
 from ohgw import random_translate
 from ohgw import smoothed_cross_entropy
+from ohgw.hypergrad import hypergradient
+from ohgw.hypergrad import objective_value
 from ohgw.models import GPT
 from ohgw.models import GPTConfig
 
@@ -112,3 +116,28 @@ def lm_batches(ids: torch.Tensor, size: int = 4, length: int = 16):
         chunk = ids[start : start + size * (length + 1)].view(size, length + 1)
         out.append((chunk[:, :-1], chunk[:, 1:]))
     return out
+
+
+def check_against_fd(
+    objective, problem, batches, must_be_nonzero, must_be_zero=(), *, seed, step=1e-6
+):
+    """Assert autograd's hyper-gradient equals central differences to 1e-4 per coordinate."""
+    names = problem.space.continuous_names
+    psi = problem.space.to_psi(problem.config)
+    result = hypergradient(objective, problem, psi, batches, seed)
+    for i, name in enumerate(names):
+        shift = torch.zeros_like(psi)
+        shift[i] = step
+        plus = objective_value(objective, problem, psi + shift, batches, seed)
+        minus = objective_value(objective, problem, psi - shift, batches, seed)
+        fd = ((plus - minus) / (2 * step)).item()
+        g = result.gradient[i].item()
+        if name in must_be_zero:
+            assert g == 0.0, f"{name}: expected an exactly zero hyper-gradient, got {g}"
+            continue
+        assert math.isfinite(g), f"{name}: {g}"
+        relative = abs(g - fd) / max(abs(fd), 1e-300)
+        assert relative <= 1e-4, f"{name}: autograd {g!r} vs FD {fd!r} ({relative:.2e})"
+        if name in must_be_nonzero:
+            assert abs(g) > 1e-8, f"{name}: expected a signal, got {g}"
+    return result

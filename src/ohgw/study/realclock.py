@@ -44,12 +44,12 @@ from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
-from ohgw.schedulers.synetune import make_scheduler
 from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import trial_seed
 from ohgw.study.store import Store
 from ohgw.study.study import RESULTS_CSV
 from ohgw.study.study import StudyConfig
+from ohgw.study.study import build_scheduler
 from ohgw.study.study import claim_directory
 from ohgw.study.study import format_summary
 from ohgw.study.study import safe_name
@@ -155,16 +155,7 @@ def _tune(
     if variant.noise:
         options[benchmark.noise_option] = variant.noise
     space = benchmark.space.to_syne_tune()
-    scheduler = make_scheduler(
-        config.scheduler_name,
-        space,
-        metric="val_metric",
-        mode=benchmark.mode,
-        max_resource=config.max_resource,
-        grace_period=config.grace_period,
-        reduction_factor=config.reduction_factor,
-        seed=seed,
-    ).scheduler
+    scheduler = build_scheduler(config, benchmark, seed).scheduler
     fixed = {
         "seed": seed,
         "benchmark": config.benchmark,

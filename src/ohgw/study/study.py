@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import benchmark_names
 from ohgw.benchmarks.base import make_benchmark
+from ohgw.schedulers.base import Scheduler
 from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import Clock
 from ohgw.study.simulate import simulate
@@ -91,7 +92,6 @@ class StudyConfig:
 def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
     """Check every setting before anything runs; a ``ValueError`` names the bad one."""
     from ohgw.schedulers.synetune import SCHEDULERS
-    from ohgw.schedulers.synetune import make_scheduler
 
     if config.benchmark not in benchmark_names():
         raise ValueError(
@@ -139,7 +139,15 @@ def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
     if config.tau is None:
         config.tau = benchmark.default_tau
     _check_tau(config.tau, benchmark)
-    make_scheduler(  # raises on an impossible budget, e.g. PASHA with fewer than three rungs
+    build_scheduler(config, benchmark, seed=0)  # raises on an impossible budget (PASHA rungs)
+    return variants, benchmark
+
+
+def build_scheduler(config: StudyConfig, benchmark: Benchmark, seed: int) -> Scheduler:
+    """The study's scheduler for one seed, over the benchmark's space, on ``val_metric``."""
+    from ohgw.schedulers.synetune import make_scheduler
+
+    return make_scheduler(
         config.scheduler_name,
         benchmark.space.to_syne_tune(),
         metric="val_metric",
@@ -147,9 +155,8 @@ def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
         max_resource=config.max_resource,
         grace_period=config.grace_period,
         reduction_factor=config.reduction_factor,
-        seed=0,
+        seed=seed,
     )
-    return variants, benchmark
 
 
 def _check_tau(tau: float | None, benchmark: Benchmark) -> None:
@@ -189,8 +196,6 @@ def _run_study(
         from ohgw.study.realclock import run_real
 
         return run_real(config, variants, echo=echo)
-    from ohgw.schedulers.synetune import make_scheduler
-
     directory = Path(config.directory)
     with Store(directory) as store:
         claim_directory(store, config)
@@ -209,16 +214,7 @@ def _run_study(
                 benchmarks[variant.noise] = make_benchmark(
                     config.benchmark, device=config.device, **options
                 )
-            scheduler = make_scheduler(
-                config.scheduler_name,
-                benchmark.space.to_syne_tune(),
-                metric="val_metric",
-                mode=benchmark.mode,
-                max_resource=config.max_resource,
-                grace_period=config.grace_period,
-                reduction_factor=config.reduction_factor,
-                seed=seed,
-            )
+            scheduler = build_scheduler(config, benchmark, seed)
             bar.set_postfix_str(f"{variant.label}, seed {seed}")
             summary = simulate(
                 benchmark=benchmarks[variant.noise],
