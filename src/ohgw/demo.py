@@ -1,8 +1,7 @@
-"""The warm start on real CIFAR-10, for a handful of sampled configurations.
+"""``ohgw demo``: the warm start alone, on real CIFAR-10, for a few sampled configurations.
 
-What the main command runs until the study harness exists: it samples configurations from the
-paper's five-dimensional space, warm-starts each on a fresh ResNet-20, and prints how far each
-hyperparameter moved and what it cost relative to one plain training step.
+It samples them from the paper's five-dimensional space, warm-starts each on a fresh ResNet-20,
+and prints how far each hyperparameter moved and what it cost relative to one plain step.
 """
 
 from __future__ import annotations
