@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ohgw.analysis.metrics import time_to_target
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import benchmark_names
 from ohgw.benchmarks.base import make_benchmark
@@ -271,14 +272,14 @@ def summarise(
     for variant in variants:
         bests, hits, trials, units = [], [], 0, 0
         for seed in config.seed_list:
-            rows = sorted(store.rows(variant.label, seed), key=lambda r: r["time"])
+            rows = store.rows(variant.label, seed)
             if not rows:
                 continue
             trials += len({r["trial_id"] for r in rows})
             units += len(rows)
             bests.append(better(r["val_metric"] for r in rows))
             if config.tau is not None:
-                hits.append(_first_hit(rows, config.tau, benchmark.mode))
+                hits.append(time_to_target(rows, config.tau, benchmark.mode))
         reached = [h for h in hits if h is not None]
         table[variant.label] = {
             "seeds": len(bests),
@@ -289,14 +290,6 @@ def summarise(
             "reached_tau": f"{len(reached)}/{len(hits)}" if config.tau is not None else "",
         }
     return table
-
-
-def _first_hit(rows: list[dict[str, Any]], tau: float, mode: str) -> float | None:
-    for row in rows:
-        value = row["val_metric"]
-        if (value >= tau) if mode == "max" else (value <= tau):
-            return row["time"]
-    return None
 
 
 def format_summary(table: dict[str, Any], config: StudyConfig, benchmark: Benchmark) -> str:
