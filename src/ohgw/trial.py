@@ -35,7 +35,7 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.hypergrad import Forward
 from ohgw.hypergrad import Lookahead
 from ohgw.hypergrad import Objective
-from ohgw.warmstart import MODES
+from ohgw.warmstart import check_step_settings
 from ohgw.warmstart import warm_start
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -66,8 +66,10 @@ class WarmStartSettings:
     first_order: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"The value of `mode` is {self.mode!r}, but must be one of {MODES}.")
+        # Checked here, not only when a trial runs: a study must refuse them before it writes.
+        check_step_settings(self.mode, self.eta_h, self.steps)
+        if self.objective == "lookahead":
+            Lookahead(inner_steps=self.inner_steps)  # refuses inner_steps < 1
         if self.objective not in ("lookahead", "forward"):
             raise ValueError(
                 f"The value of `objective` is {self.objective!r}, "

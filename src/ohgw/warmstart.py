@@ -227,6 +227,20 @@ def _named(names: tuple[str, ...], values: torch.Tensor) -> dict[str, float]:
     return dict(zip(names, values.tolist(), strict=True))
 
 
+def check_step_settings(mode: Any, eta_h: Any, steps: Any) -> None:
+    """Refuse a bad ``mode``, ``eta_h`` or ``steps`` with a ``ValueError`` naming it."""
+    if mode not in MODES:
+        raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {list(MODES)}.")
+    if (
+        isinstance(eta_h, bool)
+        or not isinstance(eta_h, (int, float))
+        or not (math.isfinite(eta_h) and eta_h >= 0)
+    ):
+        raise ValueError(f"The value of `eta_h` is {eta_h!r}, but must be a finite float >= 0.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"The value of `steps` is {steps!r}, but must be an int >= 1.")
+
+
 def _check_arguments(
     config: Any,
     space: Any,
@@ -251,16 +265,7 @@ def _check_arguments(
         raise TypeError(
             f"`optimizer` must be ohgw.SGD(...) or ohgw.AdamW(...), got {optimizer!r}."
         )
-    if mode not in MODES:
-        raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {list(MODES)}.")
-    if (
-        isinstance(eta_h, bool)
-        or not isinstance(eta_h, (int, float))
-        or not (math.isfinite(eta_h) and eta_h >= 0)
-    ):
-        raise ValueError(f"The value of `eta_h` is {eta_h!r}, but must be a finite float >= 0.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"The value of `steps` is {steps!r}, but must be an int >= 1.")
+    check_step_settings(mode, eta_h, steps)
     if not isinstance(objective, (Forward, Lookahead)):
         raise TypeError(
             f"`objective` must be ohgw.Lookahead(...) or ohgw.Forward(), got {objective!r}."
