@@ -22,6 +22,7 @@ from problems import lm_batches
 from problems import lm_loss
 from problems import make_cnn
 from problems import make_gpt
+from problems import plain_vision_loss
 from problems import vision_batches
 from problems import vision_loss
 
@@ -88,6 +89,60 @@ def test_random_step_has_the_gradient_step_norm(cifar_images) -> None:
     assert abs(cosine.item()) < 0.999  # a different direction
     _, other_seed = run(cifar_images, eta_h=1e-2, mode="random", seed=1)
     assert other_seed.steps[0] != random_record.steps[0]
+
+
+def test_normalized_step_moves_a_set_fraction_of_the_range(cifar_images) -> None:
+    nudged, record = run(cifar_images, eta_h=0.05, mode="normalized")
+    low, high = VISION_SPACE.psi_bounds()
+    ranges = high - low
+    gradient = torch.tensor(list(record.gradients[0].values()), dtype=torch.float64)
+    step = torch.tensor(list(record.steps[0].values()), dtype=torch.float64)
+    in_cube = step / ranges
+    assert in_cube.norm().item() == pytest.approx(0.05, rel=1e-12)
+    steepest = -(gradient * ranges) / (gradient * ranges).norm()
+    assert torch.allclose(in_cube / 0.05, steepest, rtol=0, atol=1e-12)
+    # A real move: far beyond what the paper's -1e-3 * grad does to the same config.
+    _, paper = run(cifar_images, eta_h=1e-3)
+    paper_step = torch.tensor(list(paper.steps[0].values()), dtype=torch.float64)
+    assert (paper_step / ranges).norm() < 0.01 < in_cube.norm()
+    for name in VISION_SPACE.continuous_names:
+        hp = VISION_SPACE[name]
+        expected = hp.from_psi(record.psi_before[name] + record.steps[0][name])
+        assert nudged[name] == pytest.approx(min(max(expected, hp.low), hp.high), rel=1e-12)
+    # Its control: a random direction of the same length in the unit cube, same cost.
+    _, control = run(cifar_images, eta_h=0.05, mode="random-normalized")
+    random_in_cube = torch.tensor(list(control.steps[0].values()), dtype=torch.float64) / ranges
+    assert random_in_cube.norm().item() == pytest.approx(0.05, rel=1e-12)
+    assert abs(torch.dot(random_in_cube, in_cube).item()) < 0.999 * 0.05**2
+    assert control.flops == record.flops
+
+
+def test_averaged_gradient_is_the_mean_of_the_per_batch_gradients(cifar_images) -> None:
+    batches = vision_batches(*cifar_images)
+
+    def warm(batch_list, grad_batches=1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", HyperGradientWarning)  # no path: aug, smoothing
+            return warm_start(
+                VISION_CONFIG,
+                VISION_SPACE,
+                make_cnn(),
+                batch_list,
+                plain_vision_loss,  # no random draws: each batch's gradient is reproducible
+                SGD(),
+                objective=Lookahead(inner_steps=2),
+                grad_batches=grad_batches,
+            )[1]
+
+    averaged = warm(batches[:2], grad_batches=2)
+    first, second = warm(batches[:1]), warm(batches[1:2])
+    for name in VISION_SPACE.continuous_names:
+        mean = (first.gradients[0][name] + second.gradients[0][name]) / 2
+        assert averaged.gradients[0][name] == pytest.approx(mean, rel=1e-10, abs=1e-15)
+    assert averaged.losses[0] == pytest.approx((first.losses[0] + second.losses[0]) / 2)
+    assert averaged.gradients[0]["lr"] != first.gradients[0]["lr"]
+    assert averaged.flops == pytest.approx(first.flops + second.flops, rel=0.01)
+    assert averaged.grad_batches == 2 and first.grad_batches == 1
 
 
 @pytest.mark.parametrize("mode", ["gradient", "random"])
@@ -188,6 +243,8 @@ def test_the_callers_rng_is_not_advanced(cifar_images) -> None:
         ({"eta_h": float("nan")}, ValueError, "`eta_h` is nan"),
         ({"steps": 0}, ValueError, "`steps` is 0"),
         ({"steps": 1.5}, ValueError, "`steps` is 1.5"),
+        ({"grad_batches": 0}, ValueError, "`grad_batches` is 0"),
+        ({"mode": "normalised"}, ValueError, "`mode` is 'normalised'"),
         ({"seed": -1}, ValueError, "`seed` is -1"),
         ({"objective": "forward"}, TypeError, "`objective` must be"),
         ({"config": {**VISION_CONFIG, "lr": 5.0}}, ValueError, "`lr` is 5.0"),

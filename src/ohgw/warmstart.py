@@ -4,6 +4,11 @@ The whole method: before a trial trains, take a mini-batch, differentiate the lo
 to psi (the continuous hyperparameters in unconstrained coordinates), take a step
 ``psi <- psi - eta_h * grad``, clip to the bounds, and hand the nudged config to training. The
 model is left exactly as it was found; the caller's RNG streams are not advanced.
+
+Beyond the paper's step (``mode="gradient"``), two options exist because the published step size
+barely moves a configuration (docs/warm-start-modes.md): ``mode="normalized"`` moves psi a fixed
+fraction ``eta_h`` of the space's range along the range-scaled hyper-gradient, and
+``grad_batches`` averages each hyper-step's gradient over several mini-batches.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ from ohgw.optim import AdamW
 from ohgw.optim import OptimizerKind
 from ohgw.space import SearchSpace
 
-Mode = Literal["gradient", "random", "none"]
-MODES = ("gradient", "random", "none")
+Mode = Literal["gradient", "normalized", "random", "random-normalized", "none"]
+MODES = ("gradient", "normalized", "random", "random-normalized", "none")
 
 
 class HyperGradientWarning(UserWarning):
@@ -55,6 +60,7 @@ class WarmStartRecord:
     mode: str
     objective: str
     eta_h: float
+    grad_batches: int
     psi_before: dict[str, float]
     psi_after: dict[str, float]
     gradients: tuple[dict[str, float], ...]
@@ -83,6 +89,7 @@ def warm_start(
     mode: Mode = "gradient",
     objective: Objective | None = None,
     seed: int = 0,
+    grad_batches: int = 1,
 ) -> tuple[dict[str, Any], WarmStartRecord]:
     """Return ``config`` with its continuous hyperparameters nudged, and a record.
 
@@ -94,24 +101,36 @@ def warm_start(
             its own stream so that training sees the same data order with or without it.
         loss: ``loss(forward, batch, hp) -> scalar``; see ``ohgw.hypergrad``.
         optimizer: ``SGD(...)`` or ``AdamW(...)``, naming the config keys it reads.
-        eta_h: the hyper-learning-rate (the paper: 1e-3).
+        eta_h: the hyper-learning-rate (the paper: 1e-3); with ``mode="normalized"`` the step's
+            length as a fraction of the space's range (psi scaled to the unit cube).
         steps: hyper-steps, each a fresh gradient on a fresh batch (the paper: 1).
-        mode: ``"gradient"`` (OHGW), ``"random"`` (an isotropic direction with the gradient
-            step's norm: the paper's control) or ``"none"`` (returns the config unchanged).
+        mode: ``"gradient"`` (OHGW: ``-eta_h * grad``), ``"normalized"`` (``-eta_h * r * u /
+            |u|`` with ``r`` the psi ranges and ``u = r * grad``: steepest descent in the unit
+            cube, a fixed length whatever the gradient's scale), ``"random"`` (an isotropic
+            direction with the gradient step's norm: the paper's control),
+            ``"random-normalized"`` (a random direction in the unit cube, length ``eta_h``: the
+            control of ``"normalized"``) or ``"none"`` (returns the config unchanged). Both
+            random modes compute the hyper-gradient too, so that they cost what the gradient
+            modes cost.
         objective: ``Lookahead()`` (default) or ``Forward()``.
         seed: fixes the random direction and the random draws inside the loss.
+        grad_batches: mini-batches whose hyper-gradients are averaged in each hyper-step (the
+            paper: 1); costs that many hyper-gradients per step.
 
     Returns:
         The nudged config (a new dict) and a ``WarmStartRecord``.
     """
     objective = Lookahead() if objective is None else objective
     _check_arguments(config, space, model, loss, optimizer, eta_h, steps, mode, objective, seed)
+    check_step_settings(mode, eta_h, steps, grad_batches)
     space.validate(config, allow_extra=True)
     optimizer.check_config(config)
     names = space.continuous_names
     device = model_device(model)
     psi_before = space.to_psi(config, torch.float64).to(device)
     psi = psi_before.clone()
+    low, high = space.psi_bounds()
+    ranges = (high - low).to(device)
     problem = Problem(model, space, config, loss, optimizer)
     next_batch = _batch_source(batches)
     gradients: list[torch.Tensor] = []
@@ -120,25 +139,21 @@ def warm_start(
     non_finite = False
     with cost.measure(device) as spent:
         for step_index in range(steps if mode != "none" else 0):
-            batch_list = [next_batch() for _ in range(objective.batches_needed)]
-            result = hypergradient(
-                objective, problem, psi, batch_list, _derived_seed(seed, step_index, 0)
+            gradient, step_loss = _averaged_hypergradient(
+                objective, problem, psi, next_batch, grad_batches, seed, step_index, spent, names
             )
-            if step_index == 0:
-                _warn_uninformative(result.no_path, result.gradient, names, objective)
-            spent.next_graph()
-            gradients.append(result.gradient)
-            losses.append(result.loss)
-            if not (math.isfinite(result.loss) and torch.isfinite(result.gradient).all()):
+            gradients.append(gradient)
+            losses.append(step_loss)
+            if not (math.isfinite(step_loss) and torch.isfinite(gradient).all()):
                 non_finite = True
                 warnings.warn(
                     f"Non-finite hyper-gradient or loss at hyper-step {step_index + 1} "
-                    f"(loss={result.loss}); no step taken, config left as it was.",
+                    f"(loss={step_loss}); no step taken, config left as it was.",
                     HyperGradientWarning,
                     stacklevel=2,
                 )
                 break
-            step = _step(mode, result.gradient, eta_h, _derived_seed(seed, step_index, 1))
+            step = _step(mode, gradient, eta_h, ranges, _derived_seed(seed, step_index, 1))
             proposed.append(step)
             psi = space.clip_psi(psi + step)
     if non_finite:
@@ -151,6 +166,7 @@ def warm_start(
         mode=mode,
         objective=objective.name,
         eta_h=float(eta_h),
+        grad_batches=grad_batches,
         psi_before=_named(names, psi_before),
         psi_after=_named(names, psi),
         gradients=tuple(_named(names, g) for g in gradients),
@@ -165,18 +181,54 @@ def warm_start(
     return nudged, record
 
 
-def _step(mode: str, gradient: torch.Tensor, eta_h: float, seed: int) -> torch.Tensor:
+def _averaged_hypergradient(
+    objective: Objective,
+    problem: Problem,
+    psi: torch.Tensor,
+    next_batch: Callable[[], Any],
+    grad_batches: int,
+    seed: int,
+    step_index: int,
+    spent: cost.Cost,
+    names: tuple[str, ...],
+) -> tuple[torch.Tensor, float]:
+    """The mean hyper-gradient and loss over ``grad_batches`` fresh (sets of) mini-batches."""
+    total, total_loss = None, 0.0
+    for draw in range(grad_batches):
+        batch_list = [next_batch() for _ in range(objective.batches_needed)]
+        # draw 0 keeps the seed of the one-batch warm start, so grad_batches=1 is unchanged
+        result = hypergradient(
+            objective, problem, psi, batch_list, _derived_seed(seed, step_index, 0, draw)
+        )
+        if step_index == 0 and draw == 0:
+            _warn_uninformative(result.no_path, result.gradient, names, objective)
+        spent.next_graph()
+        total = result.gradient if total is None else total + result.gradient
+        total_loss += result.loss
+    return total / grad_batches, total_loss / grad_batches
+
+
+def _step(
+    mode: str, gradient: torch.Tensor, eta_h: float, ranges: torch.Tensor, seed: int
+) -> torch.Tensor:
     step = -eta_h * gradient
     if mode == "gradient":
         return step
+    if mode == "normalized":
+        scaled = gradient * ranges  # the gradient with psi rescaled to the unit cube
+        norm = scaled.norm()
+        return -eta_h * ranges * scaled / norm if norm > 0 else torch.zeros_like(gradient)
     generator = torch.Generator().manual_seed(seed)
     direction = torch.randn(gradient.shape, generator=generator, dtype=gradient.dtype)
     direction = direction.to(gradient.device) / direction.norm()
+    if mode == "random-normalized":
+        return eta_h * ranges * direction
     return direction * step.norm()
 
 
-def _derived_seed(seed: int, step_index: int, stream: int) -> int:
-    return int(np.random.SeedSequence([seed, step_index, stream]).generate_state(1)[0])
+def _derived_seed(seed: int, step_index: int, stream: int, draw: int = 0) -> int:
+    entropy = [seed, step_index, stream] + ([draw] if draw else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def _batch_source(batches: Iterable[Any] | Callable[[], Any]) -> Callable[[], Any]:
@@ -208,7 +260,7 @@ def _warn_uninformative(
             f"Hyperparameter(s) {list(no_path)} have no path to the {objective.name} loss: "
             "their hyper-gradient is set to zero and the gradient step leaves them as they are.",
             HyperGradientWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     zero = [
         n for n, g in zip(names, gradient.tolist(), strict=True) if g == 0 and n not in no_path
@@ -219,7 +271,7 @@ def _warn_uninformative(
             f"{objective.name} objective (e.g. momentum, or Adam's betas, after one optimizer "
             "step from zero state: use inner_steps >= 2).",
             HyperGradientWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -227,8 +279,8 @@ def _named(names: tuple[str, ...], values: torch.Tensor) -> dict[str, float]:
     return dict(zip(names, values.tolist(), strict=True))
 
 
-def check_step_settings(mode: Any, eta_h: Any, steps: Any) -> None:
-    """Refuse a bad ``mode``, ``eta_h`` or ``steps`` with a ``ValueError`` naming it."""
+def check_step_settings(mode: Any, eta_h: Any, steps: Any, grad_batches: Any = 1) -> None:
+    """Refuse a bad ``mode``, ``eta_h``, ``steps`` or ``grad_batches`` with a ``ValueError``."""
     if mode not in MODES:
         raise ValueError(f"The value of `mode` is {mode!r}, but must be one of {list(MODES)}.")
     if (
@@ -239,6 +291,10 @@ def check_step_settings(mode: Any, eta_h: Any, steps: Any) -> None:
         raise ValueError(f"The value of `eta_h` is {eta_h!r}, but must be a finite float >= 0.")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"The value of `steps` is {steps!r}, but must be an int >= 1.")
+    if isinstance(grad_batches, bool) or not isinstance(grad_batches, int) or grad_batches < 1:
+        raise ValueError(
+            f"The value of `grad_batches` is {grad_batches!r}, but must be an int >= 1."
+        )
 
 
 def _check_arguments(

@@ -2,9 +2,9 @@
 
 A variant is written as ``name[:key=value,...]``: ``baseline``, ``ohgw``, ``ohgw-3step``,
 ``random-warm``, then any warm-start option (``eta_h``, ``steps``, ``objective``,
-``inner_steps``, ``held_out``, ``first_order``, ``mode``) and ``noise`` (the benchmark's label or
-token noise rate). ``ohgw:eta_h=3e-4`` is the paper's sweep; ``baseline:noise=0.15`` and
-``ohgw:noise=0.15`` its robustness pair.
+``inner_steps``, ``held_out``, ``first_order``, ``mode``, ``grad_batches``) and ``noise`` (the
+benchmark's label or token noise rate). ``ohgw:eta_h=3e-4`` is the paper's sweep;
+``baseline:noise=0.15`` and ``ohgw:noise=0.15`` its robustness pair.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ BUILTIN = {
     "ohgw-3step": WarmStartSettings(mode="gradient", eta_h=1e-3, steps=3),
     "random-warm": WarmStartSettings(mode="random", eta_h=1e-3, steps=1),
 }
-_CASTS = {"eta_h": float, "steps": int, "inner_steps": int, "objective": str, "mode": str}
+_CASTS = {
+    "eta_h": float,
+    "steps": int,
+    "inner_steps": int,
+    "grad_batches": int,
+    "objective": str,
+    "mode": str,
+}
 _FLAGS = ("held_out", "first_order")
 
 
