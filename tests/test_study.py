@@ -129,6 +129,11 @@ def test_a_finished_study_reruns_nothing_and_a_changed_one_is_refused(tmp_path) 
         ({"budget": 0}, "`budget` is 0"),
         ({"tau": 1.5}, "`tau` is 1.5, but accuracy can only reach"),
         ({"clock": "wall"}, "`clock` is 'wall'"),
+        ({"shard": "2/2"}, "`shard` is '2/2'"),
+        ({"shard": "half"}, "`shard` is 'half'"),
+        ({"variants": ["baseline", "ohgw:grad_batches=0"]}, "`grad_batches` is 0"),
+        ({"variants": ["baseline", "ohgw:mode=normalised"]}, "`mode` is 'normalised'"),
+        ({"clock": "optuna", "scheduler": "pasha"}, "with clock=optuna it must be one of"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, changes, match) -> None:
@@ -148,6 +153,58 @@ def test_hydra_overrides_build_the_config_and_name_bad_keys() -> None:
         load_study_config(["epochs=3"])
     with pytest.raises(ValueError, match="seeds=many"):
         load_study_config(["seeds=many"])
+
+
+def test_shards_fill_one_directory_with_the_unsharded_table(tmp_path) -> None:
+    whole = tiny_study(tmp_path / "whole", seeds=2)
+    run_study(whole, progress=False, echo=lambda _: None)
+    for shard in ("1/3", "0/3", "2/3"):  # any order; each runs every third (variant, seed)
+        part = tiny_study(tmp_path / "sharded", seeds=2, shard=shard)
+        run_study(part, progress=False, echo=lambda _: None)
+    with Store(tmp_path / "sharded") as store:
+        assert len(store.done()) == 4
+    expected = (tmp_path / "whole" / "results.csv").read_bytes()
+    assert (tmp_path / "sharded" / "results.csv").read_bytes() == expected
+
+
+def test_a_yaml_file_gives_the_settings_and_overrides_win(tmp_path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "# a study\n"
+        "directory: runs/x\n"
+        "variants: [baseline, 'ohgw:mode=normalized,eta_h=0.1', \"it's\"]\n"
+        "benchmark_options: {train_size: 256, width: 4}\n"
+        "tau: 0.25\n"
+        "address: null\n"
+    )
+    config = load_study_config(["seeds=5"], path)
+    assert config.variants == ["baseline", "ohgw:mode=normalized,eta_h=0.1", "it's"]
+    assert config.benchmark_options == {"train_size": 256, "width": 4}
+    assert (config.tau, config.seeds, config.address) == (0.25, 5, None)
+    assert load_study_config(["tau=0.3"], path).tau == 0.3
+    path.write_text("epochs: 3\n")
+    with pytest.raises(ValueError, match="'epochs'"):
+        load_study_config([], path)
+    path.write_text("- a list\n")
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        load_study_config([], path)
+    with pytest.raises(ValueError, match="Cannot read"):
+        load_study_config([], tmp_path / "missing.yaml")
+
+
+def test_the_committed_study_files_are_valid() -> None:
+    from pathlib import Path
+
+    from ohgw.study.study import validate
+
+    files = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
+    assert len(files) >= 6
+    for path in files:
+        config = load_study_config(["device=cpu"], path)
+        variants, _ = validate(config)
+        assert config.tau is not None and config.first_seed == 100, path.name
+        assert config.directory == f"runs/{path.stem}", path.name
+        assert len(variants) >= 2 and config.seeds >= 16, path.name
 
 
 def count_rows(path) -> int:

@@ -25,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     study.add_argument(
         "overrides", nargs="*", help="e.g. scheduler=pasha variants=[baseline,ohgw]"
     )
+    study.add_argument(
+        "--config", default=None, help="a YAML file of settings (overrides apply on top)"
+    )
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
     report = commands.add_parser("report", help="write report.md and report.html of a study")
     report.add_argument("study_dir", help="the study's directory")
@@ -40,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ohgw.study.study import run_study
 
         try:
-            config = load_study_config(args.overrides)
+            config = load_study_config(args.overrides, args.config)
             run_study(config, progress=not args.no_progress, write_report_at_end=True)
         except ValueError as error:
             parser.exit(2, f"ohgw study: error: {error}\n")

@@ -64,10 +64,11 @@ class WarmStartSettings:
     inner_steps: int = 1
     held_out: bool = False
     first_order: bool = False
+    grad_batches: int = 1
 
     def __post_init__(self) -> None:
         # Checked here, not only when a trial runs: a study must refuse them before it writes.
-        check_step_settings(self.mode, self.eta_h, self.steps)
+        check_step_settings(self.mode, self.eta_h, self.steps, self.grad_batches)
         if self.objective == "lookahead":
             Lookahead(inner_steps=self.inner_steps)  # refuses inner_steps < 1
         if self.objective not in ("lookahead", "forward"):
@@ -203,6 +204,7 @@ def _start(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
         mode=settings.mode,
         objective=settings.objective_for(benchmark),
         seed=spec.seed,
+        grad_batches=settings.grad_batches,
     )
     return {
         "model": model,
@@ -311,9 +313,10 @@ def _load_checkpoint(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any] | 
     optimizer.load_state_dict(payload["optimizer"])
     stream = benchmark.train_stream(spec.seed)
     stream.restore(payload["stream"])
-    torch.set_rng_state(payload["rng_cpu"])
+    # map_location moved the RNG states too; torch takes them back only as CPU byte tensors
+    torch.set_rng_state(payload["rng_cpu"].cpu())
     if payload["rng_cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(payload["rng_cuda"])
+        torch.cuda.set_rng_state_all([state.cpu() for state in payload["rng_cuda"]])
     carried = {key: payload[key] for key in _CARRIED}
     return {"model": model, "optimizer": optimizer, "stream": stream, **carried}
 

@@ -9,6 +9,7 @@ file is written; a rerun of the same command continues an interrupted study.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import statistics
 import warnings
@@ -37,6 +38,9 @@ from ohgw.study.variants import parse_variant
 from ohgw.warmstart import HyperGradientWarning
 
 SCHEDULER_ALIASES = {"asha": "asha-stopping"}
+CLOCKS = ("simulated", "real", "ray", "optuna")
+ENGINE_SCHEDULERS = {"ray": ("asha", "hyperband", "pasha"), "optuna": ("asha", "hyperband")}
+"""The schedulers of the engines that bring their own (Ray Tune's and Optuna's pruners)."""
 RESULTS_CSV = "results.csv"
 
 
@@ -55,7 +59,12 @@ class StudyConfig:
     max_resource: int = 9  # units (epochs) a trial may train
     grace_period: int = 1
     reduction_factor: int = 3
-    clock: str = "simulated"  # "simulated" or "real"
+    # "simulated" (FLOP-charged discrete-event clock), "real" (syne-tune local workers),
+    # "ray" (Ray Tune on a Ray cluster) or "optuna" (Optuna pruners, shared storage)
+    clock: str = "simulated"
+    # "ray": the cluster's address (None: start a local one); "optuna": the storage URL (None:
+    # an SQLite file in the study directory)
+    address: str | None = None
     cost: str = "flops"  # simulated clock: "flops" (deterministic) or "measured"
     flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
     tau: float | None = None  # T@tau's target; None: the benchmark preset's (fixed in advance)
@@ -65,6 +74,9 @@ class StudyConfig:
     # study is bit-reproducible only with the same count (syne-tune's backend import sets
     # OMP_NUM_THREADS=1 for child processes when it is unset).
     threads: int = 0
+    # "i/n": run only the (variant, seed) pairs whose index is i modulo n, so that n processes
+    # (or Slurm array jobs) share one study directory; not part of the study's identity.
+    shard: str = "0/1"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +98,26 @@ class StudyConfig:
         return list(range(self.first_seed, self.first_seed + self.seeds))
 
     @property
+    def shard_index(self) -> tuple[int, int]:
+        """``(i, n)`` of ``shard``; a ``ValueError`` names a bad one."""
+        index, sep, count = str(self.shard).partition("/")
+        try:
+            i, n = int(index), int(count)
+        except ValueError:
+            i, n = -1, 0
+        if not sep or n < 1 or not 0 <= i < n:
+            raise ValueError(
+                f"The value of `shard` is {self.shard!r}, but must be 'i/n' with 0 <= i < n."
+            )
+        return i, n
+
+    def identity(self) -> dict[str, Any]:
+        """The settings a study directory is bound to (all but ``shard``)."""
+        out = self.to_dict()
+        out.pop("shard")
+        return out
+
+    @property
     def clock_settings(self) -> Clock:
         return Clock(self.workers, self.budget, self.cost, self.flops_per_second)
 
@@ -99,7 +131,13 @@ def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
             f"The value of `benchmark` is {config.benchmark!r}, but must be one of "
             f"{benchmark_names()}."
         )
-    if config.scheduler_name not in SCHEDULERS:
+    if config.clock in ENGINE_SCHEDULERS:
+        if config.scheduler not in ENGINE_SCHEDULERS[config.clock]:
+            raise ValueError(
+                f"The value of `scheduler` is {config.scheduler!r}, but with clock="
+                f"{config.clock} it must be one of {list(ENGINE_SCHEDULERS[config.clock])}."
+            )
+    elif config.scheduler_name not in SCHEDULERS:
         known = sorted([*SCHEDULERS, *SCHEDULER_ALIASES])
         raise ValueError(
             f"The value of `scheduler` is {config.scheduler!r}, but must be one of {known}."
@@ -114,13 +152,14 @@ def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"The value of `{name}` is {value!r}, but must be an int >= 1.")
+    config.shard_index  # noqa: B018 - raises on a bad shard
     if config.first_seed < 0:
         raise ValueError(f"The value of `first_seed` is {config.first_seed}, but must be >= 0.")
     if not (isinstance(config.budget, (int, float)) and config.budget > 0):
         raise ValueError(f"The value of `budget` is {config.budget!r}, but must be > 0.")
-    if config.clock not in ("simulated", "real"):
+    if config.clock not in CLOCKS:
         raise ValueError(
-            f"The value of `clock` is {config.clock!r}, but must be 'simulated' or 'real'."
+            f"The value of `clock` is {config.clock!r}, but must be one of {list(CLOCKS)}."
         )
     if config.cost not in ("flops", "measured"):
         raise ValueError(
@@ -140,7 +179,8 @@ def validate(config: StudyConfig) -> tuple[list[Variant], Benchmark]:
     if config.tau is None:
         config.tau = benchmark.default_tau
     _check_tau(config.tau, benchmark)
-    build_scheduler(config, benchmark, seed=0)  # raises on an impossible budget (PASHA rungs)
+    if config.clock not in ENGINE_SCHEDULERS:
+        build_scheduler(config, benchmark, seed=0)  # raises on an impossible budget (PASHA)
     return variants, benchmark
 
 
@@ -190,18 +230,63 @@ def run_study(
 def _run_study(
     config: StudyConfig, progress: bool, echo: Callable[[str], Any], write_report_at_end: bool
 ) -> dict[str, Any]:
+    if str(config.device).startswith("cuda"):
+        _deterministic_cuda()
     variants, benchmark = validate(config)
     if config.threads:
         torch.set_num_threads(config.threads)
-    if config.clock == "real":
+    if config.clock == "simulated":
+        table = _run_simulated(config, variants, benchmark, progress, echo)
+    else:
+        table = _engine(config.clock)(config, variants, echo=echo)
+    if write_report_at_end:
+        from ohgw.analysis.report import write_report
+
+        md, html = write_report(Path(config.directory), tau=config.tau)
+        echo(f"Report: {md} and {html}")
+    return table
+
+
+def _deterministic_cuda() -> None:
+    """Ask CUDA for repeatable kernels. Not bit-exact: grid_sample's backward (the augmentation
+    magnitude's hyper-gradient) accumulates with atomics and has no deterministic variant."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation")
+
+
+def _engine(clock: str) -> Callable[..., dict[str, Any]]:
+    """The runner of a clock whose trials an engine runs: ``run(config, variants, echo)``."""
+    if clock == "real":
         from ohgw.study.realclock import run_real
 
-        return run_real(config, variants, echo=echo)
+        return run_real
+    if clock == "ray":
+        from ohgw.study.ray_backend import run_ray
+
+        return run_ray
+    from ohgw.study.optuna_backend import run_optuna
+
+    return run_optuna
+
+
+def _run_simulated(
+    config: StudyConfig,
+    variants: list[Variant],
+    benchmark: Benchmark,
+    progress: bool,
+    echo: Callable[[str], Any],
+) -> dict[str, Any]:
     directory = Path(config.directory)
     with Store(directory) as store:
         claim_directory(store, config)
         done = store.done()
-        pairs = [(v, s) for v in variants for s in config.seed_list]
+        shard, shards = config.shard_index
+        # seed-major order: a study cut short holds whole paired seeds
+        pairs = [(v, s) for s in config.seed_list for v in variants]
+        pairs = pairs[shard::shards]
         bar = tqdm(total=len(pairs), desc="study", unit="run", disable=not progress)
         bar.update(sum((v.label, s) in done for v, s in pairs))
         benchmarks: dict[float, Benchmark] = {0.0: benchmark}
@@ -225,7 +310,7 @@ def _run_study(
                 seed=seed,
                 clock=config.clock_settings,
                 store=store,
-                checkpoint_root=directory / "checkpoints" / safe_name(variant.label) / str(seed),
+                checkpoint_root=checkpoint_dir(directory, variant, seed),
                 benchmark_options=options,
                 on_event=lambda t, label=variant.label, seed=seed: bar.set_postfix_str(
                     f"{label}, seed {seed}, t={t:.1f}s"
@@ -234,25 +319,27 @@ def _run_study(
             store.mark_done(variant.label, seed, summary)
             bar.update(1)
         bar.close()
-        shutil.rmtree(directory / "checkpoints", ignore_errors=True)  # only finished runs left
+        for variant, seed in pairs:  # this shard's; other shards may still be running
+            shutil.rmtree(checkpoint_dir(directory, variant, seed), ignore_errors=True)
         store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
         table = summarise(store, config, variants, benchmark)
     echo(format_summary(table, config, benchmark))
-    if write_report_at_end:
-        from ohgw.analysis.report import write_report
-
-        md, html = write_report(directory, tau=config.tau)
-        echo(f"Report: {md} and {html}")
     return table
+
+
+def checkpoint_dir(directory: Path, variant: Variant, seed: int) -> Path:
+    return directory / "checkpoints" / safe_name(variant.label) / str(seed)
 
 
 def claim_directory(store: Store, config: StudyConfig) -> None:
     """Bind the directory to this study; refuse to mix a different one into it."""
     stored = store.get_meta("config")
+    identity = config.identity()
     if stored is None:
-        store.put_meta("config", config.to_dict())
-    elif stored != config.to_dict():
-        changed = sorted(k for k in stored if stored.get(k) != config.to_dict().get(k))
+        store.put_meta("config", identity)
+    elif stored != identity:
+        keys = set(stored) | set(identity)
+        changed = sorted(k for k in keys if stored.get(k) != identity.get(k))
         raise ValueError(
             f"{config.directory} holds a study with other settings ({changed}); use a new "
             "directory, or the same settings to continue it."
