@@ -216,13 +216,13 @@ def _rows(
         }
         process[key] = (trial_id, started)
         last[trial_id] = end
-    _assign_workers(rows, process)
+    assign_workers(rows, process)
     for row in rows.values():
         row["cost"] = row["time"] - row["start_time"]  # measured, as the simulated clock's cost
     return sorted(rows.values(), key=lambda r: r["time"])
 
 
-def _assign_workers(rows: dict[Any, dict[str, Any]], process: dict[Any, Any]) -> None:
+def assign_workers(rows: dict[Any, dict[str, Any]], process: dict[Any, Any]) -> None:
     """Number worker slots: each trial process (from its start or resume to its last unit)
     takes the lowest slot free when it starts. LocalBackend has no slots, but the tuner runs at
     most ``workers`` processes at once, so the numbers stay below ``workers``."""
