@@ -1,0 +1,1 @@
+"""The Slurm app's configuration (``python -m ohgw.slurm``)."""

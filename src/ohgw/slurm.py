@@ -1,0 +1,121 @@
+"""Slurm jobs for ohgw through Hydra's submitit launcher: ``python -m ohgw.slurm [key=value]``.
+
+Two kinds of job (configuration: ``ohgw/conf/slurm/slurm.yaml``, launcher settings in
+``ohgw/conf/slurm/hydra/launcher/ohgw_slurm.yaml``):
+
+* ``job=worker`` (default): each job is one worker of an Optuna study: it runs
+  ``python -m ohgw.study.optuna_backend CONFIG_JSON``, the same worker that
+  ``ohgw study clock=optuna`` runs in its own process, with the ``study`` settings. All jobs
+  share the study's trials through its storage and its store directory, so N jobs are N workers
+  (a pair's budget is shared by them); the study is done when every job has returned, and
+  ``ohgw report DIR`` (or ``ohgw study`` with the same settings) then summarises it.
+* ``job=shard``: job ``worker=i`` of ``shards=n`` runs the study's shard ``i/n`` (its share of
+  the (variant, seed) pairs, any clock) into the shared ``directory``, through
+  :func:`run_study_json`.
+* ``job=trial``: each job runs the standalone trial runner ``ohgw trial SPEC.json``.
+
+The command a job runs is :func:`job_command`; it is built (and the study settings checked)
+when the job starts, and run as a child process so a crash of the trainer is the job's exit
+code. ``hydra/launcher=submitit_local`` runs the same jobs as local processes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ohgw.study.study import StudyConfig
+
+# The `study` block's schema: every StudyConfig field can be overridden (study.seeds=8), and an
+# unknown or mistyped one is an error when the config is composed.
+ConfigStore.instance().store(group="study", name="ohgw", node=StudyConfig)
+JOBS = ("worker", "shard", "trial")
+RUN_STUDY = (
+    "import sys; from ohgw.slurm import run_study_json; sys.exit(run_study_json(sys.argv[1]))"
+)
+
+
+def study_config(study: Any, base: str | Path | None = None) -> StudyConfig:
+    """The ``study`` block as a ``StudyConfig`` (schema-checked), ``directory`` made absolute.
+
+    ``base``: the folder a relative ``directory`` is taken from (default: Hydra's original
+    working directory, i.e. where the jobs were submitted).
+    """
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(StudyConfig), study or {})
+    except OmegaConfBaseException as error:
+        raise ValueError(f"Bad `study` setting: {error}".replace("\n", " ")) from None
+    config = StudyConfig.from_dict(OmegaConf.to_container(merged, resolve=True))
+    if base is None:
+        config.directory = to_absolute_path(config.directory)
+    else:
+        config.directory = str(Path(base, config.directory).resolve())
+    return config
+
+
+def job_command(cfg: DictConfig | dict[str, Any], base: str | Path | None = None) -> list[str]:
+    """The command one job runs, from the app's configuration; a ``ValueError`` names a bad
+    setting."""
+    job = cfg["job"]
+    if job == "trial":
+        if not cfg.get("spec"):
+            raise ValueError("The value of `spec` is empty, but job=trial needs a TrialSpec JSON.")
+        spec = Path(base, cfg["spec"]) if base is not None else Path(to_absolute_path(cfg["spec"]))
+        return [sys.executable, "-m", "ohgw.cli", "trial", str(spec.resolve())]
+    if job not in JOBS:
+        raise ValueError(f"The value of `job` is {job!r}, but must be one of {list(JOBS)}.")
+    config = study_config(cfg["study"], base)
+    if job == "shard":
+        shards, index = cfg.get("shards"), cfg.get("worker")
+        for name, value, low in (("shards", shards, 1), ("worker", index, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"The value of `{name}` is {value!r}, but must be an int >= {low}."
+                )
+        if index >= shards:
+            raise ValueError(
+                f"The value of `worker` is {index}, but must be below shards={shards}."
+            )
+        config.shard = f"{index}/{shards}"
+        return [sys.executable, "-c", RUN_STUDY, json.dumps(config.to_dict())]
+    if config.clock != "optuna":
+        raise ValueError(
+            f"The value of `study.clock` is {config.clock!r}, but worker jobs share an Optuna "
+            "study: it must be 'optuna'."
+        )
+    from ohgw.study.optuna_backend import check_settings
+
+    check_settings(config)
+    return [sys.executable, "-m", "ohgw.study.optuna_backend", json.dumps(config.to_dict())]
+
+
+def run_study_json(text: str) -> int:
+    """Run (or continue) the study whose settings are the JSON ``text``; no report (the
+    shards may still be running: ``ohgw report DIR`` once all are done)."""
+    from ohgw.study.study import run_study
+
+    run_study(StudyConfig.from_dict(json.loads(text)), progress=False)
+    return 0
+
+
+@hydra.main(version_base="1.3", config_path="conf/slurm", config_name="slurm")
+def main(cfg: DictConfig) -> int:
+    """One job: run its command; its exit status is the job's (a failure raises)."""
+    command = job_command(cfg)
+    print("ohgw job:", " ".join(command[:4]), "...", flush=True)
+    subprocess.run(command, check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""The Optuna clock: two real worker processes share one study through the default journal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from ohgw.analysis.report import write_report
+from ohgw.study import optuna_backend as ob
+from ohgw.study.simulate import trial_seed
+from ohgw.study.store import Store
+from ohgw.study.study import StudyConfig
+from ohgw.study.study import run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = {"train_size": 128, "val_size": 64, "test_size": 64}
+# Wall-clock seconds per (variant, seed). A unit takes ~0.4 s here, ~2 s with the warm start.
+BUDGET = {"asha": 10.0, "hyperband": 10.0}
+VARIANTS = {"asha": ["baseline", "ohgw"], "hyperband": ["baseline"]}
+
+
+def _config(directory: Path, scheduler: str) -> StudyConfig:
+    return StudyConfig(
+        directory=str(directory),
+        benchmark="cifar10-mini",
+        benchmark_options=dict(OPTIONS),
+        scheduler=scheduler,
+        variants=VARIANTS[scheduler],
+        seeds=1,
+        workers=1,
+        budget=BUDGET[scheduler],
+        max_resource=3,
+        clock="optuna",
+    )
+
+
+# The same study settings as `ohgw study`, without the report at the end (a few seconds).
+SCRIPT = """
+import sys
+from ohgw.study.config import load_study_config
+from ohgw.study.study import run_study
+run_study(load_study_config(sys.argv[1:]), progress=False)
+"""
+
+
+def _command(config: StudyConfig, cli: bool) -> list[str]:
+    """``ohgw study`` with this config's settings, as one would type it in a terminal."""
+    variants = ",".join(config.variants)
+    options = ",".join(f"{k}:{v}" for k, v in config.benchmark_options.items())
+    head = ["-m", "ohgw.cli", "study", "--no-progress"] if cli else ["-c", SCRIPT]
+    return [
+        sys.executable,
+        *head,
+        f"directory={config.directory}",
+        f"benchmark={config.benchmark}",
+        f"+benchmark_options={{{options}}}",
+        f"scheduler={config.scheduler}",
+        f"variants=[{variants}]",
+        f"seeds={config.seeds}",
+        f"workers={config.workers}",
+        f"budget={config.budget}",
+        f"max_resource={config.max_resource}",
+        "clock=optuna",
+    ]
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Per pruner: the same command in two processes at once, sharing the default storage.
+
+    ASHA runs ``ohgw study`` itself (which writes the report at the end); Hyperband the same
+    settings through a script without the report.
+    """
+    root = tmp_path_factory.mktemp("optuna")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out: dict[str, Any] = {}
+    for scheduler in ("asha", "hyperband"):
+        config = _config(root / scheduler, scheduler)
+        start = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                _command(config, cli=scheduler == "asha"),
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        logs = [p.communicate(timeout=300)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], logs
+        storage = ob.open_storage(config)
+        trials = {
+            label: optuna.load_study(
+                study_name=ob.study_name(label, 0, 0), storage=storage
+            ).get_trials(deepcopy=False)
+            for label in config.variants
+        }
+        with Store(config.directory) as store:
+            rows, done = store.rows(), store.done()
+        out[scheduler] = {
+            "config": config,
+            "trials": trials,
+            "rows": rows,
+            "done": done,
+            "logs": logs,
+            "pids": [p.pid for p in procs],
+            "seconds": time.perf_counter() - start,
+        }
+    return out
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_two_processes_share_trials_none_lost_or_duplicated(
+    studies: dict[str, Any], scheduler: str
+) -> None:
+    study = studies[scheduler]
+    owners = set()
+    for label, trials in study["trials"].items():
+        numbers = sorted(t.number for t in trials)
+        assert numbers == list(range(len(trials))), (label, numbers)
+        assert len(trials) >= 2  # ~2 s per warm-started trial; fewer under load
+        assert all(t.state.is_finished() for t in trials)
+        owners |= {t.user_attrs[ob.WORKER] for t in trials}
+        # Each trial number has exactly one configuration: the paired seed's.
+        space = ob.make_benchmark("cifar10-mini", **OPTIONS).space
+        for t in trials:
+            assert t.params == space.sample(trial_seed(0, t.number))
+    assert {int(o.rpartition(":")[2]) for o in owners} == set(study["pids"])
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_every_unit_of_every_trial_is_stored_once(studies: dict[str, Any], scheduler: str) -> None:
+    study = studies[scheduler]
+    config = study["config"]
+    for label, trials in study["trials"].items():
+        t0 = ob._start(trials)
+        expected = {
+            (t.number, unit["resource"]): unit
+            for t in trials
+            for key, unit in t.user_attrs.items()
+            if key.startswith(ob.ROW)
+        }
+        rows = [r for r in study["rows"] if r["variant"] == label]
+        stored = [(r["trial_id"], r["resource"]) for r in rows]
+        assert len(stored) == len(set(stored))  # the store's key, but say it
+        assert set(stored) == set(expected)
+        for row in rows:
+            unit = expected[(row["trial_id"], row["resource"])]
+            assert row["val_metric"] == unit["val_metric"]
+            assert row["time"] == pytest.approx(unit["t_end"] - t0)
+            assert 0 <= row["start_time"] < row["time"] <= config.budget
+        assert study["done"][(label, 0)]["units"] == len(rows)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_the_pruner_prunes(studies: dict[str, Any], scheduler: str) -> None:
+    trials = [t for ts in studies[scheduler]["trials"].values() for t in ts]
+    pruned = [t for t in trials if t.user_attrs.get(ob.END) == "pruned"]
+    assert pruned
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in pruned)
+    # Pruned at a rung below max_resource: the pruner's decision, not the end of the budget.
+    assert all(max(t.intermediate_values) < 3 for t in pruned)
+    assert all(
+        t.user_attrs.get(ob.END) == "completed" for t in trials if t.state.name == "COMPLETE"
+    )
+
+
+def test_trial_k_has_the_same_config_in_both_variants(studies: dict[str, Any]) -> None:
+    trials = studies["asha"]["trials"]
+    baseline = {t.number: t.params for t in trials["baseline"]}
+    ohgw = {t.number: t.params for t in trials["ohgw"]}
+    assert {0, 1} <= set(baseline) & set(ohgw)
+    assert all(baseline[k] == ohgw[k] for k in set(baseline) & set(ohgw))
+    rows = studies["asha"]["rows"]
+    for row in rows:
+        params = (baseline if row["variant"] == "baseline" else ohgw)[row["trial_id"]]
+        assert {f"config.{k}": v for k, v in params.items()} == {
+            k: v for k, v in row.items() if k.startswith("config.")
+        }
+    assert all(r["warm_flops"] > 0 for r in rows if r["variant"] == "ohgw")
+    assert all(r["warm_flops"] == 0 for r in rows if r["variant"] == "baseline")
+
+
+def test_rows_have_the_simulated_clocks_columns(studies: dict[str, Any], tmp_path: Path) -> None:
+    simulated = replace(
+        studies["hyperband"]["config"],
+        directory=str(tmp_path),
+        clock="simulated",
+        budget=0.25,
+        workers=1,
+    )
+    run_study(simulated, progress=False, echo=lambda _: None)
+    with Store(tmp_path) as store:
+        columns = {frozenset(r) for r in store.rows()}
+    assert len(columns) == 1
+    for study in studies.values():
+        assert {frozenset(r) for r in study["rows"]} == columns
+        assert {r["worker"] for r in study["rows"]} <= {0, 1}
+        assert (Path(study["config"].directory) / "results.csv").is_file()
+
+
+def test_write_report_works_on_the_result(studies: dict[str, Any]) -> None:
+    config = studies["asha"]["config"]
+    assert (Path(config.directory) / "report.md").is_file()  # written by `ohgw study`
+    md, html = write_report(Path(config.directory), tau=0.3)
+    text = md.read_text()
+    assert "baseline" in text and "ohgw" in text
+    assert "optuna" in text
+    assert html.stat().st_size > 0
+
+
+def test_rerun_of_a_finished_study_runs_no_trial(
+    studies: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_trial(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a finished study ran a trial")
+
+    monkeypatch.setattr(ob, "run_trial", no_trial)
+    config = studies["asha"]["config"]
+    again = run_study(replace(config), progress=False, echo=lambda _: None)
+    assert set(again) == {"baseline", "ohgw"}
+    with Store(config.directory) as store:
+        assert store.rows() == studies["asha"]["rows"]
+
+
+def test_a_dead_workers_trial_is_failed_and_the_pair_starts_over(tmp_path: Path) -> None:
+    """A running trial whose process is gone breaks the attempt; the next one starts clean."""
+    config = replace(_config(tmp_path, "asha"), variants=["baseline"], budget=8.0)
+    storage = ob.open_storage(config)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study = optuna.create_study(
+        storage=storage, study_name=ob.study_name("baseline", 0, 0), direction="maximize"
+    )
+    trial = study.ask()
+    trial.set_user_attr(ob.WORKER, f"{ob.socket.gethostname()}:{dead.pid}")
+    run_study(config, progress=False, echo=lambda _: None)
+    old = optuna.load_study(study_name=ob.study_name("baseline", 0, 0), storage=storage)
+    assert [t.user_attrs.get(ob.END) for t in old.get_trials()] == ["stale"]
+    with Store(tmp_path) as store:
+        summary = store.done()[("baseline", 0)]
+        assert summary["optuna_study"] == ob.study_name("baseline", 0, 1)
+        assert summary["units"] == len(store.rows()) > 0
+
+
+def test_bad_settings_are_named() -> None:
+    config = _config(Path("unused"), "asha")
+    with pytest.raises(ValueError, match="`address`"):
+        ob.check_settings(replace(config, address="not-a-url"))
+    with pytest.raises(ValueError, match="`reduction_factor`"):
+        ob.check_settings(replace(config, reduction_factor=1))
+    with pytest.raises(ValueError, match="`grace_period`"):
+        ob.check_settings(replace(config, grace_period=4))
+    with pytest.raises(ValueError, match="`scheduler`"):
+        ob.check_settings(replace(config, scheduler="pasha"))
