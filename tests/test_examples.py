@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syne_tune_cifar10.py"
 CONFIG = {
@@ -43,8 +42,9 @@ def test_example_marks_at_most_five_ohgw_lines() -> None:
 def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:
     with_ohgw = run_script(EXAMPLE)
     assert [r["epoch"] for r in with_ohgw] == [1, 2]
-    assert with_ohgw[0]["lr"] != CONFIG["lr"]  # the warm start moved it, by a little
-    assert with_ohgw[0]["lr"] == pytest.approx(CONFIG["lr"], rel=1e-2)
+    assert with_ohgw[0]["lr"] != CONFIG["lr"]  # the warm start moved it
+    # the default normalised step: at most 10 % of log(1.0 / 1e-3) in log lr
+    assert abs(math.log(with_ohgw[0]["lr"] / CONFIG["lr"])) <= 0.1 * math.log(1e3) + 1e-9
 
     stripped = tmp_path / "baseline.py"
     lines = EXAMPLE.read_text().splitlines()

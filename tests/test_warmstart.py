@@ -32,10 +32,20 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def run(cifar, **kwargs):
+    """A warm start of the small CNN; the paper's step unless ``mode`` says otherwise."""
     model = kwargs.pop("model", None) or make_cnn()
     config = kwargs.pop("config", VISION_CONFIG)
+    kwargs.setdefault("mode", "gradient")
     batches = vision_batches(*cifar)
     return warm_start(config, VISION_SPACE, model, batches, vision_loss, SGD(), **kwargs)
+
+
+def test_the_default_is_the_normalized_step_and_eta_follows_the_mode(cifar_images) -> None:
+    batches = vision_batches(*cifar_images)
+    _, default = warm_start(VISION_CONFIG, VISION_SPACE, make_cnn(), batches, vision_loss, SGD())
+    assert (default.mode, default.eta_h) == ("normalized", 0.1)
+    for mode, eta in [("gradient", 1e-3), ("random", 1e-3), ("random-normalized", 0.1)]:
+        assert run(cifar_images, mode=mode)[1].eta_h == eta
 
 
 @pytest.mark.parametrize("objective", [Lookahead(inner_steps=2), Forward()], ids=["la", "fw"])
@@ -165,7 +175,15 @@ def test_three_steps_take_fresh_batches_and_clip(cifar_images) -> None:
 
     config = {**VISION_CONFIG, "label_smoothing": 0.0}
     nudged, record = warm_start(
-        config, VISION_SPACE, make_cnn(), batches, vision_loss, SGD(), eta_h=1.0, steps=3
+        config,
+        VISION_SPACE,
+        make_cnn(),
+        batches,
+        vision_loss,
+        SGD(),
+        eta_h=1.0,
+        steps=3,
+        mode="gradient",
     )
     assert taken == [0, 1, 2]
     assert len(record.gradients) == len(record.steps) == 3

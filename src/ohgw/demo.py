@@ -75,6 +75,7 @@ def run_demo(
                 train_loss,
                 SGD(),
                 eta_h=eta_h,
+                mode="gradient",  # the paper's step: the demo shows how little it moves
                 objective=chosen,
                 seed=seed,
             )

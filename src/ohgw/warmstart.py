@@ -84,9 +84,9 @@ def warm_start(
     loss: LossFn,
     optimizer: OptimizerKind,
     *,
-    eta_h: float = 1e-3,
+    eta_h: float | None = None,
     steps: int = 1,
-    mode: Mode = "gradient",
+    mode: Mode = "normalized",
     objective: Objective | None = None,
     seed: int = 0,
     grad_batches: int = 1,
@@ -101,15 +101,17 @@ def warm_start(
             its own stream so that training sees the same data order with or without it.
         loss: ``loss(forward, batch, hp) -> scalar``; see ``ohgw.hypergrad``.
         optimizer: ``SGD(...)`` or ``AdamW(...)``, naming the config keys it reads.
-        eta_h: the hyper-learning-rate (the paper: 1e-3); with ``mode="normalized"`` the step's
-            length as a fraction of the space's range (psi scaled to the unit cube).
+        eta_h: the hyper-learning-rate (the paper: 1e-3); with the normalised modes the step's
+            length as a fraction of the space's range (psi scaled to the unit cube). None: 0.1
+            for the normalised modes, the paper's 1e-3 for the others.
         steps: hyper-steps, each a fresh gradient on a fresh batch (the paper: 1).
-        mode: ``"gradient"`` (OHGW: ``-eta_h * grad``), ``"normalized"`` (``-eta_h * r * u /
-            |u|`` with ``r`` the psi ranges and ``u = r * grad``: steepest descent in the unit
-            cube, a fixed length whatever the gradient's scale), ``"random"`` (an isotropic
-            direction with the gradient step's norm: the paper's control),
-            ``"random-normalized"`` (a random direction in the unit cube, length ``eta_h``: the
-            control of ``"normalized"``) or ``"none"`` (returns the config unchanged). Both
+        mode: ``"normalized"`` (the default, chosen by the measurements in
+            docs/warm-start-modes.md): ``-eta_h * r * u / |u|`` with ``r`` the psi ranges and
+            ``u = r * grad``, steepest descent in the unit cube, a fixed length whatever the
+            gradient's scale. ``"gradient"``: the paper's OHGW, ``-eta_h * grad``.
+            ``"random"``: an isotropic direction with the gradient step's norm (the paper's
+            control). ``"random-normalized"``: a random direction in the unit cube of length
+            ``eta_h`` (the control of ``"normalized"``). ``"none"``: the config unchanged. Both
             random modes compute the hyper-gradient too, so that they cost what the gradient
             modes cost.
         objective: ``Lookahead()`` (default) or ``Forward()``.
@@ -121,6 +123,8 @@ def warm_start(
         The nudged config (a new dict) and a ``WarmStartRecord``.
     """
     objective = Lookahead() if objective is None else objective
+    if eta_h is None:
+        eta_h = 0.1 if mode in ("normalized", "random-normalized") else 1e-3
     _check_arguments(config, space, model, loss, optimizer, eta_h, steps, mode, objective, seed)
     check_step_settings(mode, eta_h, steps, grad_batches)
     space.validate(config, allow_extra=True)

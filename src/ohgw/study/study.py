@@ -63,7 +63,7 @@ class StudyConfig:
     # "ray" (Ray Tune on a Ray cluster) or "optuna" (Optuna pruners, shared storage)
     clock: str = "simulated"
     # "ray": the cluster's address (None: start a local one); "optuna": the storage URL (None:
-    # an SQLite file in the study directory)
+    # a journal file in the study directory)
     address: str | None = None
     cost: str = "flops"  # simulated clock: "flops" (deterministic) or "measured"
     flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
