@@ -27,7 +27,7 @@ from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
 
 OPTIONS = {"train_size": 128, "val_size": 100, "test_size": 100, "batch_size": 32}
-BUDGETS = {"asha": 20.0, "hyperband": 20.0}  # wall-clock seconds per (variant, seed)
+BUDGETS = {"asha": 30.0, "hyperband": 30.0}  # wall-clock seconds per (variant, seed)
 
 
 @pytest.fixture(scope="module")

@@ -58,15 +58,10 @@ from ohgw.schedulers.ray_pasha import RayPASHA
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.space import SearchSpace
 from ohgw.study.realclock import assign_workers
-from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import trial_seed
-from ohgw.study.store import Store
-from ohgw.study.study import RESULTS_CSV
 from ohgw.study.study import StudyConfig
-from ohgw.study.study import claim_directory
-from ohgw.study.study import format_summary
+from ohgw.study.study import run_engine_pairs
 from ohgw.study.study import safe_name
-from ohgw.study.study import summarise
 from ohgw.study.variants import Variant
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
@@ -97,28 +92,13 @@ def run_ray(
     if config.scheduler == "pasha":
         _scheduler(config, benchmark, seed=0)  # PASHA refuses too few rungs: before any file
     directory = Path(config.directory)
-    with Store(directory) as store:
-        claim_directory(store, config)
-        done = store.done()
-        pairs = [(v, s) for v in variants for s in config.seed_list if (v.label, s) not in done]
-        to_run = [(v, s) for v, s in pairs if not store.rows(v.label, s)]
-        with _connected(config) if to_run else contextlib.nullcontext():
-            for variant, seed in pairs:
-                rows = store.rows(variant.label, seed)  # stored, but cut off before mark_done
-                if not rows:
-                    rows = _tune(config, variant, seed, benchmark, directory / FOLDER)
-                    store.add_rows(rows)
-                summary = {
-                    "trials": len({r["trial_id"] for r in rows}),
-                    "units": len(rows),
-                    "end_time": max((r["time"] for r in rows), default=0.0),
-                }
-                store.mark_done(variant.label, seed, summary)
-                echo(f"ray: {variant.label}, seed {seed}: {summary}")
-        store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
-        table = summarise(store, config, variants, benchmark)
-    echo(format_summary(table, config, benchmark))
-    return table
+
+    def tune_pair(variant: Variant, seed: int) -> list[dict[str, Any]]:
+        return _tune(config, variant, seed, benchmark, directory / FOLDER)
+
+    return run_engine_pairs(
+        config, variants, benchmark, tune_pair, "ray", echo, connect=lambda: _connected(config)
+    )
 
 
 @contextlib.contextmanager

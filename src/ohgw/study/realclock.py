@@ -44,16 +44,11 @@ from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
-from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import trial_seed
-from ohgw.study.store import Store
-from ohgw.study.study import RESULTS_CSV
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import build_scheduler
-from ohgw.study.study import claim_directory
-from ohgw.study.study import format_summary
+from ohgw.study.study import run_engine_pairs
 from ohgw.study.study import safe_name
-from ohgw.study.study import summarise
 from ohgw.study.variants import Variant
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
@@ -72,28 +67,11 @@ def run_real(
         raise ValueError(f"The real clock cannot run {sys.executable} {ENTRY} (a space).")
     benchmark = make_benchmark(config.benchmark, device=config.device, **config.benchmark_options)
     directory = Path(config.directory)
-    with Store(directory) as store:
-        claim_directory(store, config)
-        done = store.done()
-        for variant in variants:
-            for seed in config.seed_list:
-                if (variant.label, seed) in done:
-                    continue
-                rows = store.rows(variant.label, seed)  # stored, but cut off before mark_done
-                if not rows:
-                    rows = _tune(config, variant, seed, benchmark, directory / "realclock")
-                    store.add_rows(rows)
-                summary = {
-                    "trials": len({r["trial_id"] for r in rows}),
-                    "units": len(rows),
-                    "end_time": max((r["time"] for r in rows), default=0.0),
-                }
-                store.mark_done(variant.label, seed, summary)
-                echo(f"real clock: {variant.label}, seed {seed}: {summary}")
-        store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
-        table = summarise(store, config, variants, benchmark)
-    echo(format_summary(table, config, benchmark))
-    return table
+
+    def tune(variant: Variant, seed: int) -> list[dict[str, Any]]:
+        return _tune(config, variant, seed, benchmark, directory / "realclock")
+
+    return run_engine_pairs(config, variants, benchmark, tune, "real clock", echo)
 
 
 class _Backend(LocalBackend):

@@ -8,6 +8,7 @@ file is written; a rerun of the same command continues an interrupted study.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -321,6 +322,47 @@ def _run_simulated(
         bar.close()
         for variant, seed in pairs:  # this shard's; other shards may still be running
             shutil.rmtree(checkpoint_dir(directory, variant, seed), ignore_errors=True)
+        store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
+        table = summarise(store, config, variants, benchmark)
+    echo(format_summary(table, config, benchmark))
+    return table
+
+
+def run_engine_pairs(
+    config: StudyConfig,
+    variants: list[Variant],
+    benchmark: Benchmark,
+    tune: Callable[[Variant, int], list[dict[str, Any]]],
+    name: str,
+    echo: Callable[[str], Any] = print,
+    connect: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> dict[str, Any]:
+    """Run the unfinished (variant, seed) pairs of a wall-clock engine and store their rows.
+
+    ``tune(variant, seed)`` runs one pair on the engine and returns its rows; they are stored
+    in one transaction, then the pair is marked done. A pair whose rows were stored but not
+    marked (cut off in between) is not run again. ``connect()`` is entered around the runs
+    only when a pair has to run (e.g. a Ray connection).
+    """
+    directory = Path(config.directory)
+    with Store(directory) as store:
+        claim_directory(store, config)
+        done = store.done()
+        pairs = [(v, s) for v in variants for s in config.seed_list if (v.label, s) not in done]
+        to_run = [(v, s) for v, s in pairs if not store.rows(v.label, s)]
+        with connect() if to_run else contextlib.nullcontext():
+            for variant, seed in pairs:
+                rows = store.rows(variant.label, seed)
+                if not rows:
+                    rows = tune(variant, seed)
+                    store.add_rows(rows)
+                summary = {
+                    "trials": len({r["trial_id"] for r in rows}),
+                    "units": len(rows),
+                    "end_time": max((r["time"] for r in rows), default=0.0),
+                }
+                store.mark_done(variant.label, seed, summary)
+                echo(f"{name}: {variant.label}, seed {seed}: {summary}")
         store.export_csv(directory / RESULTS_CSV, exclude=MEASURED)
         table = summarise(store, config, variants, benchmark)
     echo(format_summary(table, config, benchmark))
