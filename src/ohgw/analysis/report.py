@@ -230,8 +230,12 @@ def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
         f"{c['grace_period']}, reduction factor {c['reduction_factor']}).",
         f"Variants (finished seeds): {ran}.",
         f"Seeds: {seeds}; {c['workers']} workers; budget {c['budget']:g} {clock}seconds per "
-        f"(variant, seed) on the {c['clock']} clock (cost {c['cost']}, "
-        f"{c['flops_per_second']:g} FLOP/s).",
+        f"(variant, seed) on the {c['clock']} clock ("
+        + (
+            f"cost {c['cost']}, {c['flops_per_second']:g} FLOP/s)."
+            if clock
+            else "wall-clock time)."
+        ),
         "tau: " + ("none; T@tau was not computed" if tau is None else f"{tau:g} ({study.metric})"),
     ]
     return lines + ([f"Unfinished runs left out: {study.left_out}."] if study.left_out else [])
