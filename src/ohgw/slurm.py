@@ -1,6 +1,6 @@
 """Slurm jobs for ohgw through Hydra's submitit launcher: ``python -m ohgw.slurm [key=value]``.
 
-Two kinds of job (configuration: ``ohgw/conf/slurm/slurm.yaml``, launcher settings in
+Three kinds of job (configuration: ``ohgw/conf/slurm/slurm.yaml``, launcher settings in
 ``ohgw/conf/slurm/hydra/launcher/ohgw_slurm.yaml``):
 
 * ``job=worker`` (default): each job is one worker of an Optuna study: it runs
