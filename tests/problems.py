@@ -141,3 +141,15 @@ def check_against_fd(
         if name in must_be_nonzero:
             assert abs(g) > 1e-8, f"{name}: expected a signal, got {g}"
     return result
+
+
+def overlapping_trials(rows: list[dict]) -> list[tuple[int, int]]:
+    """Pairs of trials whose units' time spans overlap: trials that ran at the same time."""
+    return [
+        (a["trial_id"], b["trial_id"])
+        for a in rows
+        for b in rows
+        if a["trial_id"] < b["trial_id"]
+        and a["start_time"] < b["time"]
+        and b["start_time"] < a["time"]
+    ]

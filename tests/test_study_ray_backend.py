@@ -25,6 +25,7 @@ from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
+from problems import overlapping_trials
 
 OPTIONS = {"train_size": 128, "val_size": 100, "test_size": 100, "batch_size": 32}
 BUDGETS = {"asha": 30.0, "hyperband": 30.0}  # wall-clock seconds per (variant, seed)
@@ -117,15 +118,7 @@ def test_two_trials_run_at_the_same_time_on_two_nodes(
 ) -> None:
     for variant in ("baseline", "ohgw"):
         rows = [r for r in studies[scheduler]["rows"] if r["variant"] == variant]
-        overlapping = [
-            (a["trial_id"], b["trial_id"])
-            for a in rows
-            for b in rows
-            if a["trial_id"] < b["trial_id"]
-            and a["start_time"] < b["time"]
-            and b["start_time"] < a["time"]
-        ]
-        assert overlapping, variant
+        assert overlapping_trials(rows), variant
     assert len(studies[scheduler]["nodes"]) == 2  # one CPU per node: one trial per node
 
 

@@ -13,6 +13,7 @@ from ohgw.study import realclock
 from ohgw.study.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
+from problems import overlapping_trials
 
 BUDGET = 35.0  # wall-clock seconds per variant: a trial's first unit takes ~15 s here
 
@@ -81,15 +82,7 @@ def test_trial_k_samples_the_same_config_on_both_clocks(studies: dict[str, Any])
 def test_two_trials_run_at_the_same_time(studies: dict[str, Any]) -> None:
     for variant in ("baseline", "ohgw"):
         rows = [r for r in studies["rows"] if r["variant"] == variant]
-        overlapping = [
-            (a["trial_id"], b["trial_id"])
-            for a in rows
-            for b in rows
-            if a["trial_id"] < b["trial_id"]
-            and a["start_time"] < b["time"]
-            and b["start_time"] < a["time"]
-        ]
-        assert overlapping, variant
+        assert overlapping_trials(rows), variant
 
 
 def test_only_the_warm_started_variant_pays_warm_start_flops(studies: dict[str, Any]) -> None:

@@ -268,9 +268,7 @@ def _work(
         for variant, seed in _pairs(config, variants):
             if (variant.label, seed) in store.done():
                 continue
-            options = dict(config.benchmark_options)
-            if variant.noise:
-                options[benchmark.noise_option] = variant.noise
+            options = variant.benchmark_options(config.benchmark_options, benchmark.noise_option)
             if variant.noise not in built:
                 built[variant.noise] = _warmed_up(config, options)
             pair = _Pair(config, variant, seed, storage, built[variant.noise], options)

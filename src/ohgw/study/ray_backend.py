@@ -224,9 +224,7 @@ def _tune(
     config: StudyConfig, variant: Variant, seed: int, benchmark: Benchmark, root: Path
 ) -> list[dict[str, Any]]:
     """One (variant, seed): a Ray Tune run of ``budget`` wall-clock seconds; its rows."""
-    options = dict(config.benchmark_options)
-    if variant.noise:
-        options[benchmark.noise_option] = variant.noise
+    options = variant.benchmark_options(config.benchmark_options, benchmark.noise_option)
     scheduler = _scheduler(config, benchmark, seed)
     pauses = config.scheduler != "asha"  # Hyperband and PASHA pause and resume trials
     if isinstance(scheduler, RayPASHA):

@@ -129,9 +129,7 @@ def _tune(
     config: StudyConfig, variant: Variant, seed: int, benchmark: Benchmark, root: Path
 ) -> list[dict[str, Any]]:
     """One (variant, seed): a tuner for ``budget`` wall-clock seconds; its rows."""
-    options = dict(config.benchmark_options)
-    if variant.noise:
-        options[benchmark.noise_option] = variant.noise
+    options = variant.benchmark_options(config.benchmark_options, benchmark.noise_option)
     space = benchmark.space.to_syne_tune()
     scheduler = build_scheduler(config, benchmark, seed).scheduler
     fixed = {

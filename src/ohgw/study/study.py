@@ -294,9 +294,7 @@ def _run_simulated(
         for variant, seed in pairs:
             if (variant.label, seed) in done:
                 continue
-            options = dict(config.benchmark_options)
-            if variant.noise:
-                options[benchmark.noise_option] = variant.noise
+            options = variant.benchmark_options(config.benchmark_options, benchmark.noise_option)
             if variant.noise not in benchmarks:
                 benchmarks[variant.noise] = make_benchmark(
                     config.benchmark, device=config.device, **options

@@ -9,6 +9,7 @@ benchmark's label or token noise rate). ``ohgw:eta_h=3e-4`` is the paper's sweep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
@@ -39,6 +40,13 @@ class Variant:
     label: str
     warm_start: WarmStartSettings
     noise: float = 0.0
+
+    def benchmark_options(self, options: Mapping[str, Any], noise_option: str) -> dict[str, Any]:
+        """The study's benchmark options with this variant's noise (under ``noise_option``)."""
+        out = dict(options)
+        if self.noise:
+            out[noise_option] = self.noise
+        return out
 
 
 def parse_variant(text: str) -> Variant:
