@@ -81,6 +81,7 @@ from ohgw.space import Continuous
 from ohgw.space import SearchSpace
 from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import trial_seed
+from ohgw.study.simulate import unit_row
 from ohgw.study.store import Store
 from ohgw.study.study import RESULTS_CSV
 from ohgw.study.study import StudyConfig
@@ -439,18 +440,16 @@ class _Pair:
                 report = {k: v for k, v in unit.items() if k not in ("t_start", "t_end")}
                 start, end = unit["t_start"] - t0, unit["t_end"] - t0
                 rows.append(
-                    {
-                        **report,
-                        "status": "diverged" if report["status"] == "diverged" else "ok",
-                        "variant": self.variant.label,
-                        "seed": self.seed,
-                        "trial_id": trial.number,
-                        "worker": worker,
-                        "start_time": max(start, 0.0),
-                        "time": end,
-                        "cost": end - max(start, 0.0),
-                        **{f"config.{k}": trial.params[k] for k in keys},
-                    }
+                    unit_row(
+                        report,
+                        label=self.variant.label,
+                        seed=self.seed,
+                        trial_id=trial.number,
+                        worker=worker,
+                        start_time=max(start, 0.0),
+                        time=end,
+                        config={k: trial.params[k] for k in keys},
+                    )
                 )
         with_rows = [t for t in trials if any(k.startswith(ROW) for k in t.user_attrs)]
         summary = {

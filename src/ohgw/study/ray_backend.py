@@ -59,6 +59,7 @@ from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.space import SearchSpace
 from ohgw.study.realclock import assign_workers
 from ohgw.study.simulate import trial_seed
+from ohgw.study.simulate import unit_row
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_engine_pairs
 from ohgw.study.study import safe_name
@@ -301,21 +302,18 @@ def _rows(
         end = report["end"] - t0
         if end > budget or key in rows:
             continue
-        rows[key] = {
-            **row,
-            "status": "diverged" if row["status"] == "diverged" else "ok",
-            "variant": label,
-            "seed": seed,
-            "trial_id": trial_id,
-            "worker": -1,
-            "start_time": max(0.0, report["start"] - t0),
-            "time": end,
-            **{f"config.{k}": trial_config[k] for k in keys},
-        }
+        rows[key] = unit_row(
+            row,
+            label=label,
+            seed=seed,
+            trial_id=trial_id,
+            worker=-1,  # assign_workers numbers them
+            start_time=max(0.0, report["start"] - t0),
+            time=end,
+            config={k: trial_config[k] for k in keys},
+        )
         process[key] = (trial_id, report["process_start"] - t0)
     assign_workers(rows, process)
-    for row in rows.values():
-        row["cost"] = row["time"] - row["start_time"]
     return sorted(rows.values(), key=lambda r: r["time"])
 
 

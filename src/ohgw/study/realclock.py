@@ -45,6 +45,7 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.study.simulate import trial_seed
+from ohgw.study.simulate import unit_row
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import build_scheduler
 from ohgw.study.study import run_engine_pairs
@@ -179,22 +180,19 @@ def _rows(
         if end > budget or key in rows:
             continue
         started = max([0.0, *(s - t0 for s in recorder.starts.get(trial_id, []) if s - t0 <= end)])
-        rows[key] = {
-            **report,
-            "status": "diverged" if report["status"] == "diverged" else "ok",
-            "variant": label,
-            "seed": seed,
-            "trial_id": trial_id,
-            "worker": -1,
-            "start_time": max(last.get(trial_id, 0.0), started),
-            "time": end,
-            **{f"config.{k}": trial_config[k] for k in keys},
-        }
+        rows[key] = unit_row(
+            report,
+            label=label,
+            seed=seed,
+            trial_id=trial_id,
+            worker=-1,  # assign_workers numbers them
+            start_time=max(last.get(trial_id, 0.0), started),
+            time=end,
+            config={k: trial_config[k] for k in keys},
+        )
         process[key] = (trial_id, started)
         last[trial_id] = end
     assign_workers(rows, process)
-    for row in rows.values():
-        row["cost"] = row["time"] - row["start_time"]  # measured, as the simulated clock's cost
     return sorted(rows.values(), key=lambda r: r["time"])
 
 

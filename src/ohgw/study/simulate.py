@@ -48,6 +48,34 @@ def trial_seed(seed: int, trial_id: int) -> int:
     return seed * 100_003 + trial_id
 
 
+def unit_row(
+    report: dict[str, Any],
+    *,
+    label: str,
+    seed: int,
+    trial_id: int,
+    worker: int,
+    start_time: float,
+    time: float,
+    config: dict[str, Any],
+    cost: float | None = None,
+) -> dict[str, Any]:
+    """The store's row of one unit: the trial runner's report, where and when it ran, the
+    config it trained. ``cost`` defaults to the unit's span (the wall-clock engines)."""
+    return {
+        **report,
+        "status": "diverged" if report["status"] == "diverged" else "ok",
+        "variant": label,
+        "seed": seed,
+        "trial_id": trial_id,
+        "worker": worker,
+        "start_time": start_time,
+        "time": time,
+        "cost": time - start_time if cost is None else cost,
+        **{f"config.{k}": v for k, v in config.items()},
+    }
+
+
 def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock) -> float:
     """Simulated seconds of the unit that produced ``row``."""
     if clock.cost == "measured":
@@ -106,18 +134,17 @@ def simulate(
         cost = charged if charged is not None else unit_cost(report, last_row.get(trial_id), clock)
         if clock.cost == "flops":
             known_cost.setdefault(level == 1, cost)
-        return {
-            **report,
-            "status": "diverged" if report["status"] == "diverged" else "ok",
-            "variant": variant.label,
-            "seed": seed,
-            "trial_id": trial_id,
-            "worker": worker,
-            "start_time": start,
-            "cost": cost,
-            "time": start + cost,
-            **{f"config.{k}": v for k, v in configs[trial_id].items()},
-        }
+        return unit_row(
+            report,
+            label=variant.label,
+            seed=seed,
+            trial_id=trial_id,
+            worker=worker,
+            start_time=start,
+            time=start + cost,
+            config=configs[trial_id],
+            cost=cost,
+        )
 
     def schedule(trial_id: int, start: float, worker: int) -> None:
         nonlocal order
