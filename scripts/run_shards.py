@@ -22,7 +22,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("jobs", nargs="+", help="CONFIG.yaml:SHARDS")
+    parser.add_argument("jobs", nargs="+", help="CONFIG.yaml:SHARDS[:NICE]")
     parser.add_argument("--deadline", type=float, required=True, help="seconds from now")
     parser.add_argument("--logs", default="runs/shard-logs", help="one log file per process")
     parser.add_argument("--override", action="append", default=[], help="key=value for all")
@@ -31,16 +31,24 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     running: dict[str, subprocess.Popen] = {}
     for job in args.jobs:
-        config, sep, count = job.rpartition(":")
-        if not sep or not count.isdigit() or int(count) < 1 or not Path(config).is_file():
-            parser.error(f"job {job!r} must be CONFIG.yaml:SHARDS with an existing file")
+        config, _, count = job.partition(":")
+        count, _, nice = count.partition(":")
+        if not count.isdigit() or int(count) < 1 or not Path(config).is_file():
+            parser.error(f"job {job!r} must be CONFIG.yaml:SHARDS[:NICE] with an existing file")
+        if nice and not nice.isdigit():
+            parser.error(f"job {job!r}: NICE must be a whole number of 0 to 19")
         for index in range(int(count)):
             name = f"{Path(config).stem}.{index}of{count}"
             command = [sys.executable, "-m", "ohgw.cli", "study", "--config", config]
             command += [f"shard={index}/{count}", *args.override, "--no-progress"]
+            if nice:
+                command = ["nice", "-n", nice, *command]
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
             running[name] = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
     start = time.monotonic()
     print(f"started {len(running)} processes", flush=True)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -314,3 +315,21 @@ def test_kill_9_loses_nothing_committed_and_a_rerun_continues(
     assert len(final) == total
     assert len({_key(r) for r in final}) == total
     assert all(_same(s, _row(i)) for i, s in enumerate(final))
+
+
+def test_export_csv_from_several_writers_at_once(tmp_path: Path) -> None:
+    # shards of one study end at about the same time and each exports the study's CSV
+    with Store(tmp_path / "s") as store:
+        store.add_rows(_grid())
+        store.export_csv(tmp_path / "expected.csv")
+    expected = (tmp_path / "expected.csv").read_bytes()
+
+    def export(_: int) -> None:
+        with Store(tmp_path / "s") as store:
+            for _ in range(20):
+                store.export_csv(tmp_path / "results.csv")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(export, range(6)))
+    assert (tmp_path / "results.csv").read_bytes() == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["expected.csv", "results.csv", "s"]

@@ -22,6 +22,7 @@ import json
 import numbers
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -224,11 +225,13 @@ class Store:
         fields = {f for row in rows for f in row} - set(ROW_KEY) - set(exclude)
         columns = [*ROW_KEY, *sorted(fields)]
         path = Path(path)
-        partial = path.with_name(path.name + ".partial")
-        with partial.open("w", newline="", encoding="utf-8") as file:
+        # a partial file of its own: shards of one study export to the same path at once
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
+        with open(handle, "w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file, lineterminator="\n")
             writer.writerow(columns)
             writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+        os.chmod(partial, 0o644)
         os.replace(partial, path)
 
     def close(self) -> None:
