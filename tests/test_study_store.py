@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -333,3 +334,22 @@ def test_export_csv_from_several_writers_at_once(tmp_path: Path) -> None:
         list(pool.map(export, range(6)))
     assert (tmp_path / "results.csv").read_bytes() == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["expected.csv", "results.csv", "s"]
+
+
+def test_a_new_store_waits_for_a_shard_that_is_creating_it(tmp_path: Path) -> None:
+    # Another shard holds the write lock of the new database (its rollback journal, before the
+    # switch to WAL). SQLite refuses that switch at once, without the busy timeout.
+    other = sqlite3.connect(
+        tmp_path / store_module.FILENAME, isolation_level=None, check_same_thread=False
+    )
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other (x)")
+    release = threading.Timer(0.5, other.execute, ("COMMIT",))
+    release.start()
+    start = time.monotonic()
+    with Store(tmp_path) as store:
+        store.add_rows(_grid()[:1])
+        assert len(store.rows()) == 1
+    release.join()
+    other.close()
+    assert time.monotonic() - start >= 0.4

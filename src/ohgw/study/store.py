@@ -23,6 +23,7 @@ import numbers
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -118,7 +119,7 @@ class Store:
             raise
 
     def _create(self) -> None:
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._set_wal()
         self._conn.execute("PRAGMA synchronous=FULL")
         with self._transaction():
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -131,6 +132,19 @@ class Store:
                 if statement.strip():
                     self._conn.execute(statement)
             self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def _set_wal(self, timeout: float = 60.0) -> None:
+        # Shards opening a new store at once: SQLite answers "locked" at once, without waiting
+        # for the busy timeout, to all but one connection switching the journal mode.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
