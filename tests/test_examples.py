@@ -42,9 +42,9 @@ def test_example_marks_at_most_five_ohgw_lines() -> None:
 def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:
     with_ohgw = run_script(EXAMPLE)
     assert [r["epoch"] for r in with_ohgw] == [1, 2]
-    assert with_ohgw[0]["lr"] != CONFIG["lr"]  # the warm start moved it
-    # the default normalised step: at most 10 % of log(1.0 / 1e-3) in log lr
-    assert abs(math.log(with_ohgw[0]["lr"] / CONFIG["lr"])) <= 0.1 * math.log(1e3) + 1e-9
+    assert with_ohgw[0]["lr"] != CONFIG["lr"]  # the warm start moved it, by a little
+    # the default (the paper's step, eta_h 1e-3) moves log lr far less than 1 % of its range
+    assert abs(math.log(with_ohgw[0]["lr"] / CONFIG["lr"])) < 0.01 * math.log(1e3)
 
     stripped = tmp_path / "baseline.py"
     lines = EXAMPLE.read_text().splitlines()
