@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         count, _, nice = count.partition(":")
         if not count.isdigit() or int(count) < 1 or not Path(config).is_file():
             parser.error(f"job {job!r} must be CONFIG.yaml:SHARDS[:NICE] with an existing file")
-        if nice and not nice.isdigit():
+        if nice and (not nice.isdigit() or int(nice) > 19):
             parser.error(f"job {job!r}: NICE must be a whole number of 0 to 19")
         for index in range(int(count)):
             name = f"{Path(config).stem}.{index}of{count}"
@@ -45,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 command = ["nice", "-n", nice, *command]
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
             running[name] = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
     start = time.monotonic()
     print(f"started {len(running)} processes", flush=True)

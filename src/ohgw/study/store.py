@@ -33,6 +33,7 @@ from typing import Any
 ROW_KEY = ("variant", "seed", "trial_id", "resource")
 FILENAME = "results.sqlite"
 _SCHEMA_VERSION = 1
+_BUSY_TIMEOUT = 60.0  # seconds a connection waits for another one's lock
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
     variant TEXT NOT NULL, seed INTEGER NOT NULL, trial_id INTEGER NOT NULL,
@@ -111,7 +112,7 @@ class Store:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / FILENAME
-        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT)
         try:
             self._create()
         except BaseException:
@@ -133,10 +134,10 @@ class Store:
                     self._conn.execute(statement)
             self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
-    def _set_wal(self, timeout: float = 60.0) -> None:
+    def _set_wal(self) -> None:
         # Shards opening a new store at once: SQLite answers "locked" at once, without waiting
         # for the busy timeout, to all but one connection switching the journal mode.
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _BUSY_TIMEOUT
         while True:
             try:
                 self._conn.execute("PRAGMA journal_mode=WAL")
