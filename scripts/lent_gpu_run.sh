@@ -23,7 +23,7 @@ if [ "${CHECKS:-1}" = 1 ]; then
     budget=6 device="$device" threads=1 --no-progress 2>&1 | tail -n 12
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "smoke study failed"; exit 2; }
   echo "== full ResNet-20 epoch timing"
-  timeout 100 python3 -W ignore benchmarks/gpu_epoch.py --device "$device" --train-size 10000 \
+  timeout 100 python3 -W ignore perf/gpu_epoch.py --device "$device" --train-size 10000 \
     --units 4 2>&1 | tail -n 5
 fi
 deadline=$((total - SECONDS - 40))
@@ -36,7 +36,7 @@ timeout $((deadline + 25)) python3 scripts/run_shards.py --deadline "$deadline" 
 echo "== packing"
 python3 - runs/cifar10-* runs/wikitext-* <<'PY'
 import sys
-from ohgw.study.store import Store
+from ohgw.store import Store
 for directory in sys.argv[1:]:
     with Store(directory) as store:
         print(directory, "done runs", len(store.done()), "rows", len(store.rows()))

@@ -17,7 +17,7 @@ from ohgw.analysis import claims as cl
 from ohgw.analysis.figures import variant_file_name
 from ohgw.analysis.report import main as report_main
 from ohgw.analysis.report import write_report
-from ohgw.study.store import Store
+from ohgw.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 

@@ -13,8 +13,8 @@ import warnings
 import pytest
 import torch
 
+from ohgw.store import Store
 from ohgw.study.config import load_study_config
-from ohgw.study.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 

@@ -14,9 +14,9 @@ import optuna
 import pytest
 
 from ohgw.analysis.report import write_report
+from ohgw.store import Store
 from ohgw.study import optuna_backend as ob
 from ohgw.study.simulate import trial_seed
-from ohgw.study.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 

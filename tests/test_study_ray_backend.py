@@ -19,8 +19,8 @@ from ray.cluster_utils import Cluster
 
 from ohgw.analysis.report import write_report
 from ohgw.benchmarks.cifar10 import DEFAULT_CONFIG
+from ohgw.store import Store
 from ohgw.study import ray_backend
-from ohgw.study.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 from ohgw.trial import TrialSpec

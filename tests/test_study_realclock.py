@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from ohgw.store import Store
 from ohgw.study import realclock
-from ohgw.study.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 from problems import overlapping_trials

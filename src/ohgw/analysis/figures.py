@@ -32,8 +32,8 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.ticker import NullFormatter
 
 from ohgw.analysis.metrics import best_so_far
-from ohgw.study.store import FILENAME
-from ohgw.study.store import Store
+from ohgw.store import FILENAME
+from ohgw.store import Store
 
 PAPER_NAMES = {
     "baseline": "baseline",

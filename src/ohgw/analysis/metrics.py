@@ -1,6 +1,6 @@
 """The paper's metrics of one run (one variant and seed), computed from its store rows.
 
-Every function takes a list of row dicts as :meth:`ohgw.study.store.Store.rows` returns them and
+Every function takes a list of row dicts as :meth:`ohgw.store.Store.rows` returns them and
 ``mode`` ("max": higher is better, e.g. accuracy; "min": lower is better, e.g. perplexity).
 A missing or unusable field raises a ``ValueError`` that names it.
 """

@@ -79,10 +79,10 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.space import Categorical
 from ohgw.space import Continuous
 from ohgw.space import SearchSpace
+from ohgw.store import Store
 from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import trial_seed
 from ohgw.study.simulate import unit_row
-from ohgw.study.store import Store
 from ohgw.study.study import RESULTS_CSV
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import claim_directory

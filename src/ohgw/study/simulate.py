@@ -24,7 +24,7 @@ from typing import Any
 from ohgw.benchmarks.base import Benchmark
 from ohgw.schedulers.base import Decision
 from ohgw.schedulers.base import Scheduler
-from ohgw.study.store import Store
+from ohgw.store import Store
 from ohgw.study.variants import Variant
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial

@@ -30,10 +30,10 @@ from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import benchmark_names
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.schedulers.base import Scheduler
+from ohgw.store import Store
 from ohgw.study.simulate import MEASURED
 from ohgw.study.simulate import Clock
 from ohgw.study.simulate import simulate
-from ohgw.study.store import Store
 from ohgw.study.variants import Variant
 from ohgw.study.variants import parse_variant
 from ohgw.warmstart import HyperGradientWarning

@@ -4,7 +4,7 @@ ResNet-20 (width 16) at batch 128 on real CIFAR-10 images, float32. Measurements
 (plain step, K=1, K=2, forward, plain step, ...) so that machine noise hits all alike; the table
 shows medians. FLOPs come from FlopCounterMode, memory as ``ohgw.cost`` describes it.
 
-    python benchmarks/warmstart_cost.py [--repeats 5] [--threads 2]
+    python perf/warmstart_cost.py [--repeats 5] [--threads 2]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ wall time with the compute time the trials measured themselves (training, evalua
 warm start of each unit). The rest is the harness: the scheduler, the event loop, the store,
 checkpoints, model construction. Goal: <= 2 % of the study's wall time.
 
-    python benchmarks/study_overhead.py [--budget 20] [--seeds 1]
+    python perf/study_overhead.py [--budget 20] [--seeds 1]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections import defaultdict
 import ohgw.trial
 from ohgw.benchmarks.cifar10 import Cifar10Benchmark
 from ohgw.schedulers.synetune import SyneTuneScheduler
-from ohgw.study.store import Store
+from ohgw.store import Store
 from ohgw.study.study import StudyConfig
 from ohgw.study.study import run_study
 

@@ -5,7 +5,7 @@ and batch size for ``--units`` units and evaluate the validation split after eac
 is written out here with nothing of the runner (no reports, checkpoints or FLOP counting). Runs
 alternate (runner, plain, runner, plain, ...) and the medians are compared. Goal: >= 0.95x.
 
-    python benchmarks/trial_throughput.py [--units 3] [--repeats 3]
+    python perf/trial_throughput.py [--units 3] [--repeats 3]
 """
 
 from __future__ import annotations

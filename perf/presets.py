@@ -8,7 +8,7 @@ the bar it should clear (mini CIFAR-10: accuracy; mini WikiText: perplexity agai
 perplexity of its data). The full presets are GPU presets: their FLOPs are counted on the meta
 device, without data, and no time is measured here.
 
-    python benchmarks/presets.py [--units 10] [--seeds 3]
+    python perf/presets.py [--units 10] [--seeds 3]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ class-balanced training images (all 45,000 when the data is there; a lent GPU ma
 subset) and prints seconds per epoch, images per second, the projected seconds for a
 45,000-image epoch, and the warm start's seconds beside one epoch's.
 
-    python benchmarks/gpu_epoch.py --device cuda --train-size 10000
+    python perf/gpu_epoch.py --device cuda --train-size 10000
 """
 
 from __future__ import annotations
