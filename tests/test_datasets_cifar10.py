@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from ohgw.data import find
+from ohgw.paths import find
 from ohgw.datasets.cifar10 import ARCHIVE_NAME
 from ohgw.datasets.cifar10 import BATCHES_DIR
 from ohgw.datasets.cifar10 import TEST_BATCH

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ohgw.data import find
+from ohgw.paths import find
 from ohgw.datasets.wikitext import EOS
 from ohgw.datasets.wikitext import SMALL_PRESET_NOTE
 from ohgw.datasets.wikitext import count_words

@@ -1,12 +1,14 @@
 """The benchmark protocol, resumable batch streams, and the registry of presets.
 
 A benchmark is a model, its data, its search space, its losses and its metric. The trial runner
-knows nothing else about it. A new benchmark is one module that subclasses ``Benchmark`` and
-registers its presets with ``register``.
+knows nothing else about it. A new benchmark is one module that subclasses ``Benchmark``, plus
+one entry per preset in :data:`BUILTIN` (or a ``register`` call): the registry names its
+plug-ins and imports one only when it is built.
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Callable
@@ -135,27 +137,35 @@ class BatchStream:
         return self.make_batch(self._order[start : start + self.batch_size])
 
 
-_REGISTRY: dict[str, Callable[..., Benchmark]] = {}
+BUILTIN = {
+    "cifar10-full": "ohgw.benchmarks.cifar10:full",
+    "cifar10-mini": "ohgw.benchmarks.cifar10:mini",
+    "wikitext-full": "ohgw.benchmarks.wikitext:full",
+    "wikitext-mini": "ohgw.benchmarks.wikitext:mini",
+}
+"""The presets that ship with ohgw: name -> ``"module:factory"``, imported only when built."""
+_REGISTRY: dict[str, str | Callable[..., Benchmark]] = dict(BUILTIN)
 
 
-def register(name: str, factory: Callable[..., Benchmark]) -> None:
-    """Make ``make_benchmark(name, **options)`` build ``factory(**options)``."""
+def register(name: str, factory: str | Callable[..., Benchmark]) -> None:
+    """Make ``make_benchmark(name, **options)`` build ``factory(**options)``.
+
+    ``factory`` is a callable or a ``"module:attribute"`` string, imported on first use.
+    """
     _REGISTRY[name] = factory
 
 
 def benchmark_names() -> list[str]:
-    _load_builtin()
+    """The registered benchmark names (nothing is imported to list them)."""
     return sorted(_REGISTRY)
 
 
 def make_benchmark(name: str, **options: Any) -> Benchmark:
     """Build a registered benchmark preset, e.g. ``make_benchmark("cifar10-mini")``."""
-    _load_builtin()
     if name not in _REGISTRY:
         raise ValueError(f"Unknown benchmark {name!r}; known: {sorted(_REGISTRY)}.")
-    return _REGISTRY[name](**options)
-
-
-def _load_builtin() -> None:
-    import ohgw.benchmarks.cifar10
-    import ohgw.benchmarks.wikitext  # noqa: F401
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    return factory(**options)

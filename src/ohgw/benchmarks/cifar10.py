@@ -28,7 +28,6 @@ from ohgw.augment import random_flip
 from ohgw.augment import random_translate
 from ohgw.benchmarks.base import BatchStream
 from ohgw.benchmarks.base import Benchmark
-from ohgw.benchmarks.base import register
 from ohgw.losses import smoothed_cross_entropy
 from ohgw.models.resnet import CifarResNet
 from ohgw.optim import SGD
@@ -230,5 +229,11 @@ class Cifar10Benchmark(Benchmark):
         }
 
 
-for _preset in PRESETS:
-    register(f"cifar10-{_preset}", lambda _p=_preset, **kw: Cifar10Benchmark(preset=_p, **kw))
+def full(**options: Any) -> Cifar10Benchmark:
+    """The ``cifar10-full`` preset (registered in ``ohgw.benchmarks.base.BUILTIN``)."""
+    return Cifar10Benchmark(preset="full", **options)
+
+
+def mini(**options: Any) -> Cifar10Benchmark:
+    """The ``cifar10-mini`` preset (registered in ``ohgw.benchmarks.base.BUILTIN``)."""
+    return Cifar10Benchmark(preset="mini", **options)

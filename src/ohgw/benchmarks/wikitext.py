@@ -30,7 +30,6 @@ from torch import nn
 
 from ohgw.benchmarks.base import BatchStream
 from ohgw.benchmarks.base import Benchmark
-from ohgw.benchmarks.base import register
 from ohgw.losses import smoothed_cross_entropy
 from ohgw.models.gpt import GPT
 from ohgw.models.gpt import GPTConfig
@@ -244,5 +243,11 @@ class WikiTextBenchmark(Benchmark):
         }
 
 
-for _preset in PRESETS:
-    register(f"wikitext-{_preset}", lambda _p=_preset, **kw: WikiTextBenchmark(preset=_p, **kw))
+def full(**options: Any) -> WikiTextBenchmark:
+    """The ``wikitext-full`` preset (registered in ``ohgw.benchmarks.base.BUILTIN``)."""
+    return WikiTextBenchmark(preset="full", **options)
+
+
+def mini(**options: Any) -> WikiTextBenchmark:
+    """The ``wikitext-mini`` preset (registered in ``ohgw.benchmarks.base.BUILTIN``)."""
+    return WikiTextBenchmark(preset="mini", **options)

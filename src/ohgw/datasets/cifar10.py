@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ohgw.data import CIFAR10_MEAN
-from ohgw.data import CIFAR10_STD
-from ohgw.data import find
+from ohgw.paths import default_cache_dir
+from ohgw.paths import find
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -32,11 +31,8 @@ BATCHES_DIR = "cifar-10-batches-py"
 NPZ_NAME = "cifar10/cifar10.npz"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
-
-
-def default_cache_dir() -> Path:
-    """``$OHGW_CACHE_DIR`` if set, else ``~/.cache/ohgw``: where downloads are kept."""
-    return Path(os.environ.get("OHGW_CACHE_DIR") or Path.home() / ".cache" / "ohgw")
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def load_cifar10_arrays(

@@ -29,7 +29,8 @@ from tokenizers import pre_tokenizers
 from tokenizers import processors
 from tokenizers import trainers
 
-from ohgw.data import find
+from ohgw.paths import default_cache_dir
+from ohgw.paths import find
 
 SPLITS = ("train", "valid", "test")
 SMALL_PRESET_NOTE = "trained on WikiText-2 valid; test split in halves for validation and test"
@@ -76,11 +77,6 @@ def count_words(text: str) -> int:
 def word_perplexity(total_nll: float, text: str) -> float:
     """``exp(total NLL over the split / count_words(text))``, comparable across tokenizers."""
     return math.exp(total_nll / count_words(text))
-
-
-def default_cache_dir() -> Path:
-    """``$OHGW_CACHE_DIR`` or ``~/.cache/ohgw``."""
-    return Path(os.environ.get("OHGW_CACHE_DIR") or Path.home() / ".cache" / "ohgw")
 
 
 def _cache_key(text: str, vocab_size: int) -> str:
