@@ -6,7 +6,10 @@ a gradient; learning rate, weight decay and momentum have no path to it.
 
 ``Lookahead`` (the default) takes K differentiable optimizer steps from theta_0 and then
 evaluates the loss, so that the optimizer's hyperparameters get a gradient too. Inner steps and
-the outer loss use the same batch (the paper's single batch) unless ``held_out`` is set.
+the outer loss use the same batch (the paper's single batch) unless ``held_out`` is set. With
+K = 1 its gradient is computed by default without a second-order graph, at the memory of one
+training step (``method="lean"``, ``ohgw.lookahead``); ``method="graph"`` differentiates the
+unrolled step by double backward (any K; about 3x a step's activation memory).
 
 A loss is any ``loss(forward, batch, hp) -> scalar``: ``forward`` is the model at the current
 parameters, ``hp`` maps each config key to its value (a tensor that carries the gradient for the
@@ -16,15 +19,19 @@ continuous hyperparameters). The same function can drive the real training loop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from ohgw.lookahead import lean_lookahead
 from ohgw.optim import OptimizerKind
 from ohgw.space import SearchSpace
 
@@ -56,12 +63,18 @@ class Lookahead:
             derivatives). About half the cost. With K = 1 the optimizer's hyperparameters
             still get their exact gradient; the regularisers (smoothing, augmentation) then
             get only their direct effect on the outer loss, not their effect through the step.
+        method: how the gradient is computed. ``"lean"`` (K = 1 only): ordinary backwards,
+            a vector-Jacobian product of the optimizer's update and a central difference for
+            the mixed second derivative (``ohgw.lookahead``), at one training step's peak
+            memory. ``"graph"``: double backward through the unrolled steps (any K). ``"auto"``
+            (the default): lean for K = 1, graph otherwise.
     """
 
     inner_steps: int = 1
     held_out: bool = False
     outer_loss: LossFn | None = None
     first_order: bool = False
+    method: Literal["auto", "lean", "graph"] = "auto"
 
     name = "lookahead"
 
@@ -70,6 +83,20 @@ class Lookahead:
             raise ValueError(
                 f"The value of `inner_steps` is {self.inner_steps!r}, but must be an int >= 1."
             )
+        if self.method not in METHODS:
+            raise ValueError(
+                f"The value of `method` is {self.method!r}, but must be one of {list(METHODS)}."
+            )
+        if self.method == "lean" and self.inner_steps != 1:
+            raise ValueError(
+                f"`method='lean'` computes the K=1 lookahead only, but `inner_steps` is "
+                f"{self.inner_steps}; use method='graph' (or 'auto') for K >= 2."
+            )
+
+    @property
+    def lean(self) -> bool:
+        """Whether the gradient is computed by the lean path (``ohgw.lookahead``)."""
+        return self.method == "lean" or (self.method == "auto" and self.inner_steps == 1)
 
     @property
     def batches_needed(self) -> int:
@@ -77,6 +104,7 @@ class Lookahead:
 
 
 Objective = Forward | Lookahead
+METHODS = ("auto", "lean", "graph")
 
 
 @dataclass(frozen=True)
@@ -138,12 +166,34 @@ def hypergradient(
     psi: torch.Tensor,
     batches: Sequence[Any],
     seed: int,
+    on_graph_end: Callable[[], None] | None = None,
 ) -> HyperGradient:
-    """The gradient of the objective with respect to psi at ``psi``."""
+    """The gradient of the objective with respect to psi at ``psi``.
+
+    ``on_graph_end`` is called where the lean lookahead has freed one of its autograd graphs
+    (``ohgw.cost.Cost.next_graph``, so that the CPU memory count takes the largest graph).
+    """
     leaves = [value.detach().clone().requires_grad_(True) for value in psi.unbind()]
+    names = problem.space.continuous_names
+    if isinstance(objective, Lookahead) and objective.lean:
+        _check_batches(objective, batches)
+        model = problem.model
+        dtype = model_dtype(model)
+
+        def hp_of(values: list[torch.Tensor]) -> dict[str, Any]:
+            return hyperparameter_values(problem.space, problem.config, values, dtype)
+
+        def bind(params: Mapping[str, torch.Tensor]) -> ModelFn:
+            return _bind(model, {**_frozen(model), **params})
+
+        with _seeded_train_mode(model, seed):
+            loss, gradient, has_path = lean_lookahead(
+                objective, problem, leaves, batches, hp_of, bind, on_graph_end or _nothing
+            )
+        no_path = tuple(name for name, has in zip(names, has_path, strict=True) if not has)
+        return HyperGradient(float(loss), gradient.detach(), no_path)
     loss = _evaluate(objective, problem, leaves, batches, seed)
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-    names = problem.space.continuous_names
     no_path = tuple(name for name, g in zip(names, grads, strict=True) if g is None)
     gradient = torch.stack(
         [
@@ -161,34 +211,54 @@ def _evaluate(
     batches: Sequence[Any],
     seed: int,
 ) -> torch.Tensor:
+    _check_batches(objective, batches)
+    model = problem.model
+    hp = hyperparameter_values(problem.space, problem.config, leaves, model_dtype(model))
+    with _seeded_train_mode(model, seed):
+        if isinstance(objective, Forward):
+            params = {n: p.detach() for n, p in model.named_parameters()}
+            return problem.loss(_bind(model, params), batches[0], hp)
+        return _lookahead(objective, problem, hp, batches)
+
+
+def _check_batches(objective: Objective, batches: Sequence[Any]) -> None:
     if len(batches) != objective.batches_needed:
         raise ValueError(
             f"The {objective.name} objective needs {objective.batches_needed} batch(es), "
             f"got {len(batches)}."
         )
-    model = problem.model
-    hp = hyperparameter_values(problem.space, problem.config, leaves, model_dtype(model))
+
+
+@contextmanager
+def _seeded_train_mode(model: nn.Module, seed: int) -> Iterator[None]:
+    """Train mode and a forked RNG seeded with ``seed``; both restored on exit."""
     devices = [model_device(model)] if model_device(model).type == "cuda" else []
     was_training = model.training
     model.train()
     try:
         with torch.random.fork_rng(devices=devices, device_type="cuda"):
             torch.manual_seed(seed)
-            if isinstance(objective, Forward):
-                params = {n: p.detach() for n, p in model.named_parameters()}
-                return problem.loss(_bind(model, params), batches[0], hp)
-            return _lookahead(objective, problem, hp, batches)
+            yield
     finally:
         model.train(was_training)
+
+
+def _frozen(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
+
+
+def _nothing() -> None:
+    pass
 
 
 def _lookahead(
     objective: Lookahead, problem: Problem, hp: Mapping[str, Any], batches: Sequence[Any]
 ) -> torch.Tensor:
     model, optimizer = problem.model, problem.optimizer
-    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
-    params = {n: p.detach().requires_grad_(True) for n, p in trainable.items()}
+    frozen = _frozen(model)
+    params = {
+        n: p.detach().requires_grad_(True) for n, p in model.named_parameters() if p.requires_grad
+    }
     state = optimizer.init_state(params)
     for _ in range(objective.inner_steps):
         inner = problem.loss(_bind(model, {**frozen, **params}), batches[0], hp)

@@ -65,12 +65,13 @@ class WarmStartSettings:
     held_out: bool = False
     first_order: bool = False
     grad_batches: int = 1
+    hypergrad: str = "auto"  # Lookahead's method: "auto" (lean for K=1), "lean" or "graph"
 
     def __post_init__(self) -> None:
         # Checked here, not only when a trial runs: a study must refuse them before it writes.
         check_step_settings(self.mode, self.eta_h, self.steps, self.grad_batches)
-        if self.objective == "lookahead":
-            Lookahead(inner_steps=self.inner_steps)  # refuses inner_steps < 1
+        if self.objective == "lookahead":  # refuses inner_steps < 1, an unknown hypergrad
+            Lookahead(inner_steps=self.inner_steps, method=self.hypergrad)  # type: ignore[arg-type]
         if self.objective not in ("lookahead", "forward"):
             raise ValueError(
                 f"The value of `objective` is {self.objective!r}, "
@@ -85,6 +86,7 @@ class WarmStartSettings:
             held_out=self.held_out,
             outer_loss=benchmark.eval_loss if self.held_out else None,
             first_order=self.first_order,
+            method=self.hypergrad,  # type: ignore[arg-type]
         )
 
 

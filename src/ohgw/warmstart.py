@@ -203,7 +203,12 @@ def _averaged_hypergradient(
         batch_list = [next_batch() for _ in range(objective.batches_needed)]
         # draw 0 keeps the seed of the one-batch warm start, so grad_batches=1 is unchanged
         result = hypergradient(
-            objective, problem, psi, batch_list, _derived_seed(seed, step_index, 0, draw)
+            objective,
+            problem,
+            psi,
+            batch_list,
+            _derived_seed(seed, step_index, 0, draw),
+            on_graph_end=spent.next_graph,
         )
         if step_index == 0 and draw == 0:
             _warn_uninformative(result.no_path, result.gradient, names, objective)
