@@ -93,13 +93,21 @@ def test_rows_are_sorted_and_filtered(tmp_path: Path) -> None:
         assert not store.has_row("ohgw", 2, 1, 4)
 
 
-def test_file_is_sqlite_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+def test_wal_while_open_and_one_plain_file_when_closed(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         store.add_rows(_grid()[:3])
-        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        other = Store(tmp_path)  # a second writer: the first to close leaves the WAL on
+        other.add_rows(_grid()[3:5])
+        other.close()
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        store.add_rows(_grid()[5:6])
+    # the last to close checkpoints and leaves the rollback journal: no -wal/-shm needed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]
     connection = sqlite3.connect(tmp_path / "results.sqlite")
-    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert connection.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 3
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert connection.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 6
     connection.close()
 
 
@@ -121,11 +129,31 @@ def test_conflicting_row_raises_and_changes_nothing(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"variant='ohgw', seed=0, trial_id=0, resource=2"):
             store.add_rows([rows[3], changed])
         assert store.rows() == rows[:3]  # neither the conflict nor the new row of its batch
-        with pytest.raises(ValueError, match="resource=2"):
+        with pytest.raises(ValueError, match=r"stored with extra=\(absent\), but is now extra=null"):
             store.add_rows([{**rows[1], "extra": None}])  # an added field is a change too
         with pytest.raises(ValueError, match="resource=1"):
             store.add_rows([rows[0], {**rows[0], "step": 99}])  # a conflict inside one batch
         assert store.rows() == rows[:3]
+
+
+def test_measured_columns_are_no_part_of_a_rows_content(tmp_path: Path) -> None:
+    # Issue 17.3: the same command started twice at once stores the same rows, measured apart.
+    measured = {"compute_seconds": 0.25, "warm_seconds": 0.125, "peak_memory_bytes": 1000}
+    rows = [{**row, **measured} for row in _grid()[:4]]
+    again = [{**row, "compute_seconds": 9.5, "warm_seconds": 1.5, "peak_memory_bytes": 7}
+             for row in rows]  # fmt: skip
+    with Store(tmp_path) as store:
+        assert store.add_rows(rows) == 4
+        assert store.add_rows(again) == 0  # the same study: nothing new, no error
+        assert store.rows() == rows  # the first measurement is kept
+        with pytest.raises(ValueError) as info:
+            store.add_rows([{**again[2], "loss": 0.5, "step": 77}])
+    message = str(info.value)
+    assert "stored with loss=0.3333333333333333, step=2, but is now loss=0.5, step=77" in message
+    assert "resource=3" in message and "variant='ohgw', seed=0, trial_id=0" in message
+    assert len(message) < 400  # the differing columns only, not both whole rows
+    for column in ("compute_seconds=", "warm_seconds=", "peak_memory_bytes=", "0.125", "9.5"):
+        assert column not in message
 
 
 @pytest.mark.parametrize(
@@ -336,20 +364,36 @@ def test_export_csv_from_several_writers_at_once(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["expected.csv", "results.csv", "s"]
 
 
-def test_a_new_store_waits_for_a_shard_that_is_creating_it(tmp_path: Path) -> None:
-    # Another shard holds the write lock of the new database (its rollback journal, before the
-    # switch to WAL). SQLite refuses that switch at once, without the busy timeout.
-    other = sqlite3.connect(
-        tmp_path / store_module.FILENAME, isolation_level=None, check_same_thread=False
-    )
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("CREATE TABLE other (x)")
-    release = threading.Timer(0.5, other.execute, ("COMMIT",))
-    release.start()
-    start = time.monotonic()
-    with Store(tmp_path) as store:
-        store.add_rows(_grid()[:1])
-        assert len(store.rows()) == 1
-    release.join()
-    other.close()
-    assert time.monotonic() - start >= 0.4
+OPENER = """
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+directory, me, start = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+time.sleep(max(0.0, start - time.time()))
+for round in range(5):  # open, write, close: the WAL switched on and off under each other
+    with module.Store(directory) as store:
+        store.add_rows([{"variant": "v", "seed": me, "trial_id": round, "resource": 1, "x": me}])
+"""
+
+
+def test_shards_creating_and_closing_a_new_store_at_once(tmp_path: Path) -> None:
+    # Shards started together all create the store: one file is linked into place whole, the
+    # others open it; closing ones switch the WAL off while opening ones switch it on.
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    start = time.time() + 1.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), store_module.__file__, str(tmp_path / "s"), str(i),
+             str(start)],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for i in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, errors
+    with Store(tmp_path / "s", readonly=True) as store:
+        keys = [(r["seed"], r["trial_id"]) for r in store.rows()]
+    assert keys == [(i, r) for i in range(6) for r in range(5)]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["results.sqlite"]
