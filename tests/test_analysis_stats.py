@@ -133,3 +133,19 @@ def test_gaussian_kl_in_one_dimension_and_bad_shapes():
         gaussian_kl(np.zeros((1, 3)), np.zeros((5, 3)))
     with pytest.raises(ValueError, match="dimensions"):
         gaussian_kl(np.zeros((5, 2)), np.zeros((5, 3)))
+
+
+def test_one_seed_gives_no_interval_and_no_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Degrees of freedom <= 0" fails the test
+        change = paired_relative_change([10.0], [8.0])
+        diff = paired_test_metric([10.0], [8.0])
+    assert change["relative_change"] == pytest.approx(-0.2)
+    for result in (change, diff):
+        assert math.isnan(result["ci_low"]) and math.isnan(result["ci_high"])
+        assert math.isnan(result["p_value"])
+    assert math.isnan(diff["std_baseline"])
+    two = paired_relative_change([10.0, 12.0], [8.0, 9.0])
+    assert two["ci_low"] < two["ci_high"]  # two seeds: an interval again

@@ -65,3 +65,15 @@ def test_perplexity_of_an_untrained_model_is_near_the_vocabulary_size(tiny) -> N
     torch.manual_seed(0)
     ppl = tiny.evaluate(tiny.build_model(), "val")
     assert 0.5 * 300 < ppl < 2 * 300
+
+
+def test_out_of_domain_split_is_shakespeare_in_the_wikitext_bpe(tiny) -> None:
+    from ohgw.datasets.wikitext import out_of_domain_text
+
+    assert out_of_domain_text().startswith("First Citizen:")
+    torch.manual_seed(0)
+    model = tiny.build_model()
+    ood, val = tiny.evaluate(model, "ood"), tiny.evaluate(model, "val")
+    assert len(tiny.data["ood"]) == len(tiny.data["val"]) == tiny.preset.eval_tokens + 1
+    assert not torch.equal(tiny.data["ood"], tiny.data["val"])
+    assert 0.5 * 300 < ood < 2 * 300 and ood != val  # untrained: near uniform, other text

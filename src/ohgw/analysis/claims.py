@@ -117,7 +117,11 @@ class Verdict:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:+.1f} %"
+    return "n/a" if math.isnan(x) else f"{100 * x:+.1f} %"
+
+
+def _g(x: float, spec: str) -> str:
+    return "n/a" if math.isnan(x) else format(x, spec)
 
 
 def _p(p: float) -> str:
@@ -201,7 +205,8 @@ def not_worse(diff: dict[str, Any], margin: float) -> Verdict:
 
 def variance(ratio: float, ci: tuple[float, float], n: int, bound: float) -> Verdict:
     """std(treated) / std(baseline) of T@tau with its bootstrap CI."""
-    text = f"std ratio {ratio:.2f} (95 % CI {ci[0]:.2f} to {ci[1]:.2f}, n = {n})"
+    text = f"std ratio {_g(ratio, '.2f')} (95 % CI {_g(ci[0], '.2f')} to {_g(ci[1], '.2f')}, "
+    text += f"n = {n})"
     if n < MIN_N or math.isnan(ratio) or any(math.isnan(c) for c in ci):
         verdict, why = UNSURE, "too few seeds, or no spread in the baseline"
     elif ci[1] < bound:
@@ -215,8 +220,8 @@ def variance(ratio: float, ci: tuple[float, float], n: int, bound: float) -> Ver
 
 def kl(value: float, p: float, n: tuple[int, int], d: int, bound: float) -> Verdict:
     """KL(treated || baseline) of the final psi, its permutation p, final trials per arm."""
-    text = f"KL {value:.3g} nats ({_p(p)} by permutation; {n[1]} treated and {n[0]} baseline "
-    text += f"final trials, d = {d})"
+    text = f"KL {_g(value, '.3g')} nats ({_p(p)} by permutation; {n[1]} treated and {n[0]} "
+    text += f"baseline final trials, d = {d})"
     if min(n) < d + 2 or math.isnan(value):
         verdict, why = UNSURE, f"fewer than d + 2 = {d + 2} final trials per arm"
     elif value <= bound:
@@ -225,15 +230,15 @@ def kl(value: float, p: float, n: tuple[int, int], d: int, bound: float) -> Verd
         verdict, why = FAILS, f"KL > {bound:g} and p < 0.05"
     else:
         verdict, why = UNSURE, f"KL > {bound:g} but within sampling noise (p >= 0.05)"
-    return _verdict(verdict, text, why, f"{value:.3g}")
+    return _verdict(verdict, text, why, _g(value, ".3g"))
 
 
 def _diff_text(diff: dict[str, Any], unit: str) -> str:
     return (
-        f"{diff['mean_baseline']:.4g} +- {diff['std_baseline']:.2g} (baseline) vs "
-        f"{diff['mean_treated']:.4g} +- {diff['std_treated']:.2g}{unit}, difference "
-        f"{diff['mean_difference']:+.3g} (95 % CI {diff['ci_low']:+.3g} to "
-        f"{diff['ci_high']:+.3g}, {_p(diff['p_value'])}, n = {diff['n']})"
+        f"{diff['mean_baseline']:.4g} +- {_g(diff['std_baseline'], '.2g')} (baseline) vs "
+        f"{diff['mean_treated']:.4g} +- {_g(diff['std_treated'], '.2g')}{unit}, difference "
+        f"{diff['mean_difference']:+.3g} (95 % CI {_g(diff['ci_low'], '+.3g')} to "
+        f"{_g(diff['ci_high'], '+.3g')}, {_p(diff['p_value'])}, n = {diff['n']})"
     )
 
 

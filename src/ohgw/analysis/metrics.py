@@ -121,12 +121,9 @@ def normalised_auc(rows: Sequence[Row], mode: str, budget: float, worst: float |
     return area / budget
 
 
-def final_test_metric(rows: Sequence[Row], mode: str) -> float:
-    """The ``test_metric`` of the row with the best ``val_metric`` (ties: the earliest time).
-
-    The test score of the configuration (at the resource level) a user would pick by
-    validation after the budget.
-    """
+def picked_row(rows: Sequence[Row], mode: str) -> Row:
+    """The row with the best ``val_metric`` (ties: the earliest time): the configuration, at
+    its resource level, that a user would pick by validation after the budget."""
     _mode(mode)
     chosen = None
     for row in _by_time(rows):
@@ -134,7 +131,12 @@ def final_test_metric(rows: Sequence[Row], mode: str) -> float:
             chosen = row
     if chosen is None:
         raise ValueError("There are no rows to choose a final test metric from.")
-    return float(_field(chosen, "test_metric"))
+    return chosen
+
+
+def final_test_metric(rows: Sequence[Row], mode: str) -> float:
+    """The ``test_metric`` of :func:`picked_row`: the test score of the picked configuration."""
+    return float(_field(picked_row(rows, mode), "test_metric"))
 
 
 def _last_rows(rows: Sequence[Row]) -> dict[tuple[Any, Any, int], Row]:

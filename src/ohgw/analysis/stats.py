@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 LEVEL = 0.95  # the bootstrap confidence level
+MIN_BOOT = 2  # seeds a bootstrap interval needs: one pair resamples to itself (zero width)
 
 
 def _pair(baseline: Sequence[float], treated: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -65,14 +66,15 @@ def paired_relative_change(
     The CI is the percentile interval of the statistic over ``n_boot`` resamplings of the seed
     indices with replacement (numpy ``default_rng(seed)``). The p-value is the paired two-sided
     Wilcoxon signed-rank test (zero differences dropped); NaN, with a note, when n < 2 or no
-    difference is non-zero. Baseline values must be > 0 (times, perplexities, accuracies).
+    difference is non-zero. With one seed the CI is NaN too (a lone pair resamples to itself).
+    Baseline values must be > 0 (times, perplexities, accuracies).
     """
     b, t = _pair(baseline, treated)
     if (b <= 0).any():
         raise ValueError(f"`baseline` must be > 0 for a relative change, but is {b.tolist()}.")
     idx = _bootstrap(b.size, n_boot, seed)
     boot = np.median(t[idx], axis=1) / np.median(b[idx], axis=1) - 1
-    low, high = _interval(boot)
+    low, high = _interval(boot) if b.size >= MIN_BOOT else (math.nan, math.nan)
     p, notes = _wilcoxon(b, t)
     return {
         "n": int(b.size),
@@ -116,7 +118,7 @@ def paired_test_metric(
     b, t = _pair(baseline, treated)
     idx = _bootstrap(b.size, n_boot, seed)
     boot = (t[idx] - b[idx]).mean(axis=1)
-    low, high = _interval(boot)
+    low, high = _interval(boot) if b.size >= MIN_BOOT else (math.nan, math.nan)
     p, notes = _wilcoxon(b, t)
     return {
         "n": int(b.size),

@@ -198,10 +198,25 @@ class WikiTextBenchmark(Benchmark):
     def batches_per_unit(self) -> int:
         return self.preset.batches_per_unit
 
+    def _ood_ids(self) -> torch.Tensor:
+        """The out-of-domain split (``OUT_OF_DOMAIN_NOTE``), loaded on first use only."""
+        if "ood" not in self.data:
+            from ohgw.datasets import wikitext as wt
+
+            texts = wt.small_wikitext2_splits() if self.preset.small else None
+            texts = texts or wt.read_wikitext_dir(self.data_dir)
+            tokenizer = wt.train_tokenizer(texts["train"], self.preset.vocab_size, self.cache_dir)
+            ids = wt.encode(tokenizer, wt.out_of_domain_text())
+            self.data["ood"] = self._eval_ids(ids).to(self.device)
+        return self.data["ood"]
+
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: Literal["val", "test"] = "val") -> float:
-        """Perplexity per token on consecutive, non-overlapping windows of the split."""
-        ids = self.data[split]
+    def evaluate(self, model: nn.Module, split: Literal["val", "test", "ood"] = "val") -> float:
+        """Perplexity per token on consecutive, non-overlapping windows of the split.
+
+        ``"ood"`` is the out-of-domain text (tiny-shakespeare), as many tokens as the others.
+        """
+        ids = self._ood_ids() if split == "ood" else self.data[split]
         context = self.preset.context
         windows = (len(ids) - 1) // context
         was_training = model.training

@@ -34,6 +34,10 @@ from ohgw.paths import find
 
 SPLITS = ("train", "valid", "test")
 SMALL_PRESET_NOTE = "trained on WikiText-2 valid; test split in halves for validation and test"
+OUT_OF_DOMAIN_NOTE = (
+    "out of domain: tiny-shakespeare (Early Modern English verse and dialogue, not encyclopaedia "
+    "prose), encoded with the BPE trained on the WikiText training split; perplexity per BPE token"
+)
 EOS = "<eos>"
 TOKENIZER_SETTINGS = {
     "model": "BPE",
@@ -67,6 +71,11 @@ def small_wikitext2_splits() -> dict[str, str]:
     lines = find("wikitext-2/test.txt").read_text(encoding="utf-8").splitlines(keepends=True)
     half = len(lines) // 2
     return {"train": train, "valid": "".join(lines[:half]), "test": "".join(lines[half:])}
+
+
+def out_of_domain_text() -> str:
+    """The out-of-domain evaluation text (``OUT_OF_DOMAIN_NOTE``): tiny-shakespeare, whole."""
+    return find("tinyshakespeare/input.txt").read_text(encoding="utf-8")
 
 
 def count_words(text: str) -> int:

@@ -1,0 +1,209 @@
+"""Out-of-domain perplexity of the configuration each language run picked, by retraining it.
+
+The committed rows of a WikiText study (``docs/results/<study>/results.csv.gz``) hold no
+weights, so for each (variant, seed) this takes the row a user would pick by validation (the
+best ``val_metric``, ties to the earliest: :func:`ohgw.analysis.metrics.picked_row`), retrains
+that trial from scratch to that row's resource with the same spec (sampled config, trial seed,
+the variant's warm start and noise; the trial runner is deterministic given its spec), and
+evaluates the trained model on the validation and out-of-domain splits
+(``OUT_OF_DOMAIN_NOTE``). The retrained validation perplexity is printed beside the committed
+one: the study ran on a GPU, this runs on the CPU, so they agree only up to float drift.
+
+    python scripts/ood_perplexity.py --variants baseline ohgw --seeds 16 \
+        --out docs/results/wikitext-pasha/ood_perplexity.txt
+
+Writes one line per retrained run, then the paired statistics of each treated variant against
+the first (``ohgw.analysis.stats``), to ``--out`` (a header says date, machine, versions,
+command); a rerun continues from the lines already in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import functools
+import gzip
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ohgw.analysis import stats as st
+from ohgw.analysis.metrics import picked_row
+from ohgw.benchmarks.base import Benchmark
+from ohgw.benchmarks.base import make_benchmark
+from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
+from ohgw.trial import CHECKPOINT_FILE
+from ohgw.trial import TrialSpec
+from ohgw.trial import run_trial
+from ohgw.variants import parse_variant
+
+SPLITS = ("val", "ood")  # the test split is left out: it is not needed, and costs as much
+HEAD = ("variant", "seed", "trial_id", "resource", "committed_val", *SPLITS, "s")
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return {"True": True, "False": False}.get(text, text)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The committed rows of a study, numbers parsed."""
+    with gzip.open(path, "rt", newline="") as handle:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def trial_seed(seed: int, trial_id: int) -> int:
+    """As ``ohgw.study.simulate.trial_seed`` (theta_0 and data order of a trial)."""
+    return seed * 100_003 + trial_id
+
+
+@functools.cache
+def _benchmark(name: str, options: str) -> Benchmark:
+    """One benchmark per noise setting, its data loaded once."""
+    return make_benchmark(name, device="cpu", **json.loads(options))
+
+
+def retrain(row: dict[str, Any], label: str, benchmark_name: str) -> dict[str, float]:
+    """Retrain the trial of ``row`` to its resource on the CPU; its val and ood perplexity."""
+    variant = parse_variant(label)
+    options = variant.benchmark_options({}, "token_noise")
+    config = {k[len("config.") :]: v for k, v in row.items() if k.startswith("config.")}
+    benchmark = _benchmark(benchmark_name, json.dumps(options, sort_keys=True))
+    with tempfile.TemporaryDirectory(prefix="ohgw-ood-") as folder:
+        spec = TrialSpec(
+            benchmark=benchmark_name,
+            config=config,
+            seed=trial_seed(int(row["seed"]), int(row["trial_id"])),
+            max_resource=int(row["resource"]),
+            warm_start=variant.warm_start,
+            benchmark_options=options,
+            checkpoint_dir=folder,
+            report_test=False,
+        )
+        # The per-unit validation is skipped (a no-grad forward in eval mode draws no random
+        # numbers and leaves the model as it was, so training is unchanged); saves half the time.
+        benchmark.evaluate = lambda model, split="val": 0.0  # type: ignore[method-assign]
+        run_trial(spec, benchmark=benchmark)
+        del benchmark.evaluate  # the class's own evaluation again
+        payload = torch.load(Path(folder, CHECKPOINT_FILE), weights_only=False)
+    model = benchmark.build_model()
+    model.load_state_dict(payload["model"])
+    return {split: benchmark.evaluate(model, split) for split in SPLITS}
+
+
+def _header(args: argparse.Namespace) -> str:
+    import ohgw
+
+    versions = f"python {platform.python_version()}, torch {torch.__version__}"
+    versions += f", ohgw {getattr(ohgw, '__version__', '?')}"
+    return "\n".join(
+        [
+            f"# date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+            f"# machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+            f"torch threads {torch.get_num_threads()}, CPU only",
+            f"# versions: {versions}",
+            "# command: python " + " ".join(sys.argv),
+            f"# {OUT_OF_DOMAIN_NOTE}",
+            "# one line per (variant, seed): the picked trial, retrained; perplexities per token",
+            ",".join(HEAD),
+        ]
+    )
+
+
+def _done(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    if not out.is_file():
+        return {}
+    lines = [x for x in out.read_text().splitlines() if x and not x.startswith(("#", "|"))]
+    rows = [dict(zip(HEAD, next(csv.reader([x])), strict=True)) for x in lines[1:]]
+    rows = [r for r in rows if r["variant"] != "variant" and len(r) == len(HEAD)]
+    return {(r["variant"], int(r["seed"])): {k: _number(v) for k, v in r.items()} for r in rows}
+
+
+def summary(done: dict[tuple[str, int], dict[str, Any]], labels: list[str]) -> list[str]:
+    """Paired statistics of each treated variant's ood (and val) perplexity vs the first."""
+    base, lines = labels[0], []
+    for label in labels[1:]:
+        seeds = sorted(s for v, s in done if v == label and (base, s) in done)
+        if len(seeds) < 1:
+            continue
+        for split in ("ood", "val"):
+            b = [done[base, s][split] for s in seeds]
+            t = [done[label, s][split] for s in seeds]
+            if not all(math.isfinite(x) for x in b + t):
+                lines.append(f"# {label} vs {base}, {split}: non-finite perplexities, no test")
+                continue
+            diff = st.paired_test_metric(b, t)
+            rel = st.paired_relative_change(b, t)
+            better = sum(y < x for x, y in zip(b, t, strict=True))
+            lines.append(
+                f"# {label} vs {base}, {split} perplexity, n = {len(seeds)}: mean "
+                f"{diff['mean_baseline']:.2f} -> {diff['mean_treated']:.2f}, difference "
+                f"{diff['mean_difference']:+.2f} (95 % CI {diff['ci_low']:+.2f} to "
+                f"{diff['ci_high']:+.2f}), median {rel['median_baseline']:.2f} -> "
+                f"{rel['median_treated']:.2f} ({100 * rel['relative_change']:+.1f} %), "
+                f"Wilcoxon p = {diff['p_value']:.2g}; lower in {better} of {len(seeds)} seeds"
+            )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    rows = Path("docs/results/wikitext-pasha/results.csv.gz")
+    parser.add_argument("--rows", type=Path, default=rows)
+    parser.add_argument("--benchmark", default="wikitext-mini")
+    parser.add_argument("--variants", nargs="+", default=["baseline", "ohgw"])
+    parser.add_argument("--seeds", type=int, default=16, help="the first N seeds of the study")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = read_rows(args.rows)
+    seeds = sorted({r["seed"] for r in rows})[: args.seeds]
+    done = _done(args.out)
+    if not done:
+        args.out.write_text(_header(args) + "\n")
+    for seed in seeds:
+        for label in args.variants:
+            if (label, seed) in done:
+                continue
+            run = [r for r in rows if r["variant"] == label and r["seed"] == seed]
+            if not run:
+                raise ValueError(f"The study has no rows of variant {label!r}, seed {seed}.")
+            row = picked_row(run, "min")
+            start = time.perf_counter()
+            ppl = retrain(row, label, args.benchmark)
+            line = {
+                "variant": label,
+                "seed": seed,
+                "trial_id": row["trial_id"],
+                "resource": row["resource"],
+                "committed_val": f"{row['val_metric']:.4f}",
+                **{k: f"{v:.4f}" for k, v in ppl.items()},
+                "s": f"{time.perf_counter() - start:.1f}",
+            }
+            with args.out.open("a") as handle:
+                handle.write(",".join(str(line[k]) for k in HEAD) + "\n")
+            done[label, seed] = {k: _number(str(v)) for k, v in line.items()}
+            print(json.dumps(line), flush=True)
+    stats = summary(done, args.variants)
+    lines = args.out.read_text().splitlines()
+    body = [x for x in lines if not (x.startswith("# ") and " vs " in x)]  # the old summary
+    args.out.write_text("\n".join(body + stats) + "\n")
+    print("\n".join(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
