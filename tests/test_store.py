@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -129,7 +128,8 @@ def test_conflicting_row_raises_and_changes_nothing(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"variant='ohgw', seed=0, trial_id=0, resource=2"):
             store.add_rows([rows[3], changed])
         assert store.rows() == rows[:3]  # neither the conflict nor the new row of its batch
-        with pytest.raises(ValueError, match=r"stored with extra=\(absent\), but is now extra=null"):
+        added = r"stored with extra=\(absent\), but is now extra=null"
+        with pytest.raises(ValueError, match=added):
             store.add_rows([{**rows[1], "extra": None}])  # an added field is a change too
         with pytest.raises(ValueError, match="resource=1"):
             store.add_rows([rows[0], {**rows[0], "step": 99}])  # a conflict inside one batch
@@ -385,10 +385,17 @@ def test_shards_creating_and_closing_a_new_store_at_once(tmp_path: Path) -> None
     start = time.time() + 1.0
     processes = [
         subprocess.Popen(
-            [sys.executable, str(script), store_module.__file__, str(tmp_path / "s"), str(i),
-             str(start)],
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                str(script),
+                store_module.__file__,
+                str(tmp_path / "s"),
+                str(i),
+                str(start),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(6)
     ]
     errors = [p.communicate(timeout=120)[1] for p in processes]

@@ -315,6 +315,7 @@ class Store:
         self.path = self.directory / FILENAME
         self.readonly = readonly
         self._conn: sqlite3.Connection | None = None
+        self._failed = False  # a StoreError was raised: close() then writes nothing
         with self._errors("open"):
             self._refuse_empty()
             if readonly:
@@ -426,9 +427,13 @@ class Store:
         """Turn SQLite's and the file system's errors into a :class:`StoreError`."""
         try:
             yield
-        except (StoreError, StoreConflict):
+        except StoreConflict:
+            raise
+        except StoreError:
+            self._failed = True
             raise
         except (sqlite3.Error, OSError, json.JSONDecodeError) as error:
+            self._failed = True
             pairs = None
             if describe(error)[0] == "damaged" and self._conn is not None:
                 pairs = self._damaged_pairs()
@@ -466,14 +471,26 @@ class Store:
             raise StoreError(self.path, "rows", damaged=damaged)
 
     def _damaged_pairs(self) -> list[tuple[str, int]] | None:
-        """The (variant, seed) pairs whose rows cannot be read whole (None: none can)."""
-        try:
-            pairs = self.conn.execute("SELECT DISTINCT variant, seed FROM rows").fetchall()
-            pairs += self.conn.execute("SELECT variant, seed FROM done").fetchall()
-        except (sqlite3.Error, UnicodeDecodeError):
+        """The (variant, seed) pairs whose rows cannot be read whole (None: none can be listed).
+
+        The pairs come from the ``done`` table and from seeking the rows' key from pair to pair
+        (a seek reads only the pages on its path, so a bad page elsewhere does not stop it)."""
+        pairs: set[tuple[str, int]] = set()
+        with contextlib.suppress(sqlite3.Error, UnicodeDecodeError):
+            pairs.update(self.conn.execute("SELECT variant, seed FROM done").fetchall())
+        seek = (
+            "SELECT variant, seed FROM rows WHERE variant > ? OR (variant = ? AND seed > ?) "
+            f"ORDER BY {', '.join(ROW_KEY)} LIMIT 1"
+        )
+        last: tuple[str, int] = ("", -1)
+        with contextlib.suppress(sqlite3.Error, UnicodeDecodeError):
+            while (found := self.conn.execute(seek, (last[0], *last)).fetchone()) is not None:
+                last = (found[0], found[1])
+                pairs.add(last)
+        if not pairs:
             return None
         bad = []
-        for variant, seed in sorted(set(pairs)):
+        for variant, seed in sorted(pairs):
             try:
                 list(self._read("variant = ? AND seed = ?", (variant, seed)))
             except (sqlite3.Error, json.JSONDecodeError, StoreError, UnicodeDecodeError):
@@ -639,7 +656,7 @@ class Store:
         if self._conn is None:
             return
         conn, self._conn = self._conn, None
-        if not self.readonly:
+        if not self.readonly and not self._failed:
             with contextlib.suppress(sqlite3.Error):  # another connection is open: it does it
                 conn.execute("PRAGMA busy_timeout = 0")
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
