@@ -29,23 +29,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--config", default=None, help="a YAML file of settings (overrides apply on top)"
     )
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
+    study.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the settings and print the pairs that would run; write nothing",
+    )
     report = commands.add_parser("report", help="write report.md and report.html of a study")
     report.add_argument("study_dir", help="the study's directory")
     report.add_argument("--tau", type=float, default=None, help="the target of T@tau")
-    args = parser.parse_args(argv)
+    # intermixed: overrides may come after flags (ohgw study directory=D --no-progress seeds=1)
+    args = parser.parse_intermixed_args(argv)
     if args.command == "report":
         from ohgw.analysis.report import main as report_main
 
         extra = [] if args.tau is None else ["--tau", str(args.tau)]
         return report_main([args.study_dir, *extra])
     if args.command == "study":
-        from ohgw.study.config import load_study_config
-        from ohgw.study.study import run_study
+        from ohgw.study.config_files import load_study_config
+        from ohgw.study.runner import dry_run
+        from ohgw.study.runner import run_study
 
         try:
             config = load_study_config(args.overrides, args.config)
+            if args.dry_run:
+                pairs = dry_run(config)
+                print(
+                    f"{config.directory}: valid; {len(pairs)} pairs to run (shard {config.shard})"
+                )
+                for pair in pairs:
+                    print(f"  seed {pair.seed}: {pair.label}")
+                return 0
             run_study(config, progress=not args.no_progress, write_report_at_end=True)
-        except ValueError as error:
+        except (ValueError, ImportError) as error:
             parser.exit(2, f"ohgw study: error: {error}\n")
         return 0
     if args.command == "trial":

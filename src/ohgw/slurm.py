@@ -4,13 +4,13 @@ Three kinds of job (configuration: ``ohgw/conf/slurm/slurm.yaml``, launcher sett
 ``ohgw/conf/slurm/hydra/launcher/ohgw_slurm.yaml``):
 
 * ``job=worker`` (default): each job is one worker of an Optuna study: it runs
-  ``python -m ohgw.study.optuna_backend CONFIG_JSON``, the same worker that
-  ``ohgw study clock=optuna`` runs in its own process, with the ``study`` settings. All jobs
+  ``python -m ohgw.study.engines.optuna_engine CONFIG_JSON``, the same worker that
+  ``ohgw study engine=optuna`` runs in its own process, with the ``study`` settings. All jobs
   share the study's trials through its storage and its store directory, so N jobs are N workers
   (a pair's budget is shared by them); the study is done when every job has returned, and
   ``ohgw report DIR`` (or ``ohgw study`` with the same settings) then summarises it.
 * ``job=shard``: job ``worker=i`` of ``shards=n`` runs the study's shard ``i/n`` (its share of
-  the (variant, seed) pairs, any clock) into the shared ``directory``, through
+  the seeds, every variant of each, any engine) into the shared ``directory``, through
   :func:`run_study_json`.
 * ``job=trial``: each job runs the standalone trial runner ``ohgw trial SPEC.json``.
 
@@ -22,6 +22,7 @@ code. ``hydra/launcher=submitit_local`` runs the same jobs as local processes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,15 +35,19 @@ from omegaconf import DictConfig
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ohgw.study.study import StudyConfig
+from ohgw.study.config import StudyConfig
 
-# The `study` block's schema: every StudyConfig field can be overridden (study.seeds=8), and an
-# unknown or mistyped one is an error when the config is composed.
-ConfigStore.instance().store(group="study", name="ohgw", node=StudyConfig)
 JOBS = ("worker", "shard", "trial")
 RUN_STUDY = (
     "import sys; from ohgw.slurm import run_study_json; sys.exit(run_study_json(sys.argv[1]))"
 )
+
+
+def register_schema() -> None:
+    """Register the ``study`` block's schema with Hydra (before composing the app's config):
+    every StudyConfig field can be overridden (study.seeds=8), and an unknown or mistyped one
+    is an error when the config is composed."""
+    ConfigStore.instance().store(group="study", name="ohgw", node=StudyConfig)
 
 
 def study_config(study: Any, base: str | Path | None = None) -> StudyConfig:
@@ -88,33 +93,52 @@ def job_command(cfg: DictConfig | dict[str, Any], base: str | Path | None = None
             )
         config.shard = f"{index}/{shards}"
         return [sys.executable, "-c", RUN_STUDY, json.dumps(config.to_dict())]
-    if config.clock != "optuna":
+    if config.engine != "optuna":
         raise ValueError(
-            f"The value of `study.clock` is {config.clock!r}, but worker jobs share an Optuna "
+            f"The value of `study.engine` is {config.engine!r}, but worker jobs share an Optuna "
             "study: it must be 'optuna'."
         )
-    from ohgw.study.optuna_backend import check_settings
+    from ohgw.study.engines.optuna_engine import WORKER_MODULE
+    from ohgw.study.engines.optuna_engine import check_settings
 
     check_settings(config)
-    return [sys.executable, "-m", "ohgw.study.optuna_backend", json.dumps(config.to_dict())]
+    return [sys.executable, "-m", WORKER_MODULE, json.dumps(config.to_dict())]
 
 
 def run_study_json(text: str) -> int:
     """Run (or continue) the study whose settings are the JSON ``text``; no report (the
     shards may still be running: ``ohgw report DIR`` once all are done)."""
-    from ohgw.study.study import run_study
+    from ohgw.study.runner import run_study
 
     run_study(StudyConfig.from_dict(json.loads(text)), progress=False)
     return 0
 
 
 @hydra.main(version_base="1.3", config_path="conf/slurm", config_name="slurm")
-def main(cfg: DictConfig) -> int:
+def run_job(cfg: DictConfig) -> int:
     """One job: run its command; its exit status is the job's (a failure raises)."""
     command = job_command(cfg)
     print("ohgw job:", " ".join(command[:4]), "...", flush=True)
     subprocess.run(command, check=True)
+    record_accounting(cfg)
     return 0
+
+
+def record_accounting(cfg: DictConfig | dict[str, Any]) -> None:
+    """A study's job (worker or shard) records its allocation's GPU-seconds from ``sacct`` in the
+    study's store (``ohgw.slurm_accounting``); outside Slurm (no ``SLURM_JOB_ID``) nothing."""
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if cfg["job"] == "trial" or not job_id:
+        return
+    from ohgw.slurm_accounting import record_job
+
+    record_job(study_config(cfg["study"]).directory, job_id)
+
+
+def main() -> None:
+    """``python -m ohgw.slurm [key=value ...]``: the schema registered, then Hydra's app."""
+    register_schema()
+    run_job()
 
 
 if __name__ == "__main__":

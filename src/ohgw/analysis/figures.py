@@ -32,8 +32,8 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.ticker import NullFormatter
 
 from ohgw.analysis.metrics import best_so_far
-from ohgw.store import FILENAME
-from ohgw.store import Store
+from ohgw.study_dir import StudyData
+from ohgw.study_dir import load_study
 
 PAPER_NAMES = {
     "baseline": "baseline",
@@ -41,22 +41,8 @@ PAPER_NAMES = {
     "ohgw-3step": "ohgw-3step",
     "random-warm": "random-warm",
 }
-MODES = {"accuracy": "max", "perplexity": "min"}
 GRID_POINTS = 400
 HOURS_FROM = 7200.0  # budgets of two hours and more are drawn in hours
-Runs = dict[str, dict[int, list[dict[str, Any]]]]
-
-
-@dataclass
-class StudyData:
-    """A study's finished runs: ``runs[variant][seed]`` are that run's rows, by time."""
-
-    directory: Path
-    config: dict[str, Any]
-    runs: Runs
-    metric: str
-    mode: str
-    left_out: list[tuple[str, int]]  # unfinished (variant, seed) runs, not analysed
 
 
 @dataclass(frozen=True)
@@ -69,38 +55,6 @@ class FigureFile:
     pdf: Path
 
 
-def load_study(study_dir: str | Path) -> StudyData:
-    """Read a study directory's config and the rows of its finished (variant, seed) runs."""
-    directory = Path(study_dir)
-    if not (directory / FILENAME).is_file():
-        raise ValueError(f"{directory} holds no study: {FILENAME} is missing.")
-    with Store(directory) as store:
-        config = store.get_meta("config")
-        done = store.done()
-        rows = store.rows()
-    if config is None:
-        raise ValueError(f"{directory / FILENAME} has no study config.")
-    runs: Runs = {label: {} for label in config["variants"]}
-    left_out = set()
-    for row in rows:
-        key = (row["variant"], row["seed"])
-        if key in done and row["variant"] in runs:
-            runs[row["variant"]].setdefault(row["seed"], []).append(row)
-        else:
-            left_out.add(key)
-    for by_seed in runs.values():
-        for seed in by_seed:
-            by_seed[seed].sort(key=lambda r: r["time"])
-    metric = rows[0]["metric"] if rows else "accuracy"
-    if metric in MODES:
-        mode = MODES[metric]
-    else:
-        from ohgw.benchmarks.base import make_benchmark
-
-        mode = make_benchmark(config["benchmark"], **config["benchmark_options"]).mode
-    return StudyData(directory, config, runs, metric, mode, sorted(left_out))
-
-
 def variant_file_name(label: str) -> str:
     """The file-name part of a variant (see the module docstring)."""
     if label in PAPER_NAMES:
@@ -111,7 +65,7 @@ def variant_file_name(label: str) -> str:
 
 def time_axis(config: dict[str, Any]) -> tuple[float, str]:
     """(seconds per axis unit, unit label): simulated or real seconds, hours when large."""
-    clock = "simulated " if config.get("clock", "simulated") == "simulated" else ""
+    clock = "simulated " if config.get("engine", "simulated") == "simulated" else ""
     if float(config["budget"]) >= HOURS_FROM:
         return 3600.0, f"{clock}h"
     return 1.0, f"{clock}s"

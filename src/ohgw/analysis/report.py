@@ -25,12 +25,12 @@ import numpy as np
 from ohgw.analysis import claims as cl
 from ohgw.analysis import metrics as me
 from ohgw.analysis import stats as st
-from ohgw.analysis.figures import StudyData
 from ohgw.analysis.figures import display
-from ohgw.analysis.figures import load_study
 from ohgw.analysis.figures import time_axis
 from ohgw.analysis.figures import write_figures
-from ohgw.study.variants import parse_variant
+from ohgw.study_dir import StudyData
+from ohgw.study_dir import load_study
+from ohgw.variants import parse_variant
 
 Block = tuple[Any, ...]  # ("h1"|"h2"|"p", text), ("ul", items), ("table", head, rows), ("img", f)
 N_PERM = 200  # label permutations of the KL test
@@ -220,7 +220,7 @@ def _cost_row(label: str, s: dict[str, Any], e: dict[str, Any]) -> list[Any]:
 
 def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
     c, tau = study.config, result["tau"]
-    clock = "simulated " if c["clock"] == "simulated" else ""
+    clock = "simulated " if c["engine"] == "simulated" else ""
     facts = ", ".join(f"{k} {v}" for k, v in _describe(c).items())
     seeds = list(range(c["first_seed"], c["first_seed"] + c["seeds"]))
     ran = ", ".join(f"{v} ({len(study.runs[v])})" for v in result["ran"])
@@ -230,7 +230,7 @@ def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
         f"{c['grace_period']}, reduction factor {c['reduction_factor']}).",
         f"Variants (finished seeds): {ran}.",
         f"Seeds: {seeds}; {c['workers']} workers; budget {c['budget']:g} {clock}seconds per "
-        f"(variant, seed) on the {c['clock']} clock ("
+        f"(variant, seed) on the {c['engine']} clock ("
         + (
             f"cost {c['cost']}, {c['flops_per_second']:g} FLOP/s)."
             if clock

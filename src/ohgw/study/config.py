@@ -1,83 +1,150 @@
-"""The ``ohgw study`` settings as a Hydra structured config: ``key=value`` overrides on top of
-``StudyConfig``'s defaults, e.g. ``scheduler=pasha variants=[baseline,ohgw] seeds=4``, optionally
-on top of a YAML file of settings (``ohgw study --config studies/cifar10-asha.yaml``).
+"""A study's settings: ``StudyConfig``, what binds a directory to it, and the renamed settings.
 
-Overrides are checked against the schema (an unknown key or a wrong type is an error naming it)
-and then by ``ohgw.study.study.validate``.
+``ohgw study key=value ...`` builds one from Hydra overrides on top of an optional YAML file
+(:mod:`ohgw.study.config_files`); :func:`ohgw.study.plan.validate` checks it before anything
+runs. Renamed settings are still read: ``clock`` is now ``engine``, ``address`` is
+``ray_address`` (engine ray) or ``optuna_storage`` (engine optuna); each gives a
+``FutureWarning`` naming the new key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+import warnings
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import fields
 from typing import Any
 
-import yaml
-from hydra import compose
-from hydra import initialize
-from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from ohgw.study_dir import NOT_IDENTITY
+from ohgw.study_dir import split_address
 
-from ohgw.study.study import StudyConfig
-
-CONFIG_NAME = "ohgw_study"
+SCHEDULER_ALIASES = {"asha": "asha-stopping"}
+DEPRECATED = ("clock", "address")
+"""Old settings, read into their new names and never stored."""
 
 
-def load_study_config(
-    overrides: Sequence[str] = (), config_file: str | Path | None = None
-) -> StudyConfig:
-    """A ``StudyConfig`` from a YAML file (optional) and Hydra override strings on top of it.
+@dataclass
+class StudyConfig:
+    """A study's settings; the defaults are the README's main job."""
 
-    A ``ValueError`` names a bad setting, in the file or in an override.
-    """
-    ConfigStore.instance().store(name=CONFIG_NAME, node=StudyConfig)
-    base = [] if config_file is None else file_overrides(config_file)
-    try:
-        with initialize(version_base=None, config_path=None):
-            composed = compose(config_name=CONFIG_NAME, overrides=[*base, *overrides])
-        data = OmegaConf.to_container(composed, resolve=True)
-    except (HydraException, OmegaConfBaseException) as error:
-        cause = f" ({error.__cause__})" if error.__cause__ else ""
-        raise ValueError(f"Bad study override: {error}{cause}".replace("\n", " ")) from None
-    data.pop("hydra", None)
-    return StudyConfig.from_dict(data)
+    directory: str = "runs/default"
+    benchmark: str = "cifar10-mini"
+    scheduler: str = "asha"  # asha (= asha-stopping), asha-promotion, pasha, dyhpo, hyperband
+    variants: list[str] = field(default_factory=lambda: ["baseline", "ohgw"])
+    seeds: int = 3  # paired seeds first_seed, first_seed + 1, ...
+    first_seed: int = 0
+    workers: int = 4
+    budget: float = 15.0  # simulated seconds per (variant, seed)
+    max_resource: int = 9  # units (epochs) a trial may train
+    grace_period: int = 1
+    reduction_factor: int = 3
+    # Who runs the trials (ohgw.study.engines): "simulated" (FLOP-charged discrete-event
+    # clock), "real" (syne-tune local workers), "ray" (Ray Tune on a Ray cluster) or "optuna"
+    # (Optuna pruners, shared storage).
+    engine: str = "simulated"
+    ray_address: str | None = None  # engine ray: the cluster's address (None: a local one)
+    # engine optuna: the storage URL (None: a journal file in the study directory)
+    optuna_storage: str | None = None
+    cost: str = "flops"  # simulated engine: "flops" (deterministic) or "measured"
+    flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
+    tau: float | None = None  # T@tau's target; None: the benchmark preset's (fixed in advance)
+    benchmark_options: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    # CPU threads for torch (0: torch's default). Float sums depend on the thread count, so a
+    # study is bit-reproducible only with the same count (syne-tune's backend import sets
+    # OMP_NUM_THREADS=1 for child processes when it is unset).
+    threads: int = 0
+    # The warm start's hyper-gradient path for every variant: "auto", "lean" or "graph".
+    hypergrad: str = "auto"
+    # "i/n": run only the seeds seed_list[i::n] (each seed's pairs together), so that n
+    # processes (or Slurm array jobs) share one study directory; not part of the identity.
+    shard: str = "0/1"
+    clock: str | None = None  # deprecated: `engine`
+    address: str | None = None  # deprecated: `ray_address` or `optuna_storage`
 
+    def __post_init__(self) -> None:
+        if self.clock is not None:
+            warnings.warn(
+                "The study setting `clock` is renamed `engine`: write "
+                f"`engine={self.clock}` (`clock` will be removed).",
+                FutureWarning,
+                stacklevel=3,
+            )
+            if self.engine not in ("simulated", self.clock):
+                raise ValueError(
+                    f"The value of `clock` is {self.clock!r} and of `engine` {self.engine!r}; "
+                    "`clock` is the old name of `engine`: give only `engine`."
+                )
+            self.engine, self.clock = self.clock, None
+        if self.address is not None:
+            target = {"ray": "ray_address", "optuna": "optuna_storage"}.get(self.engine)
+            warnings.warn(
+                "The study setting `address` is split into `ray_address` (engine ray) and "
+                f"`optuna_storage` (engine optuna): write `{target or 'ray_address'}="
+                f"{self.address}`" + ("" if target else f" (engine {self.engine} ignores it)"),
+                FutureWarning,
+                stacklevel=3,
+            )
+            moved = split_address({"engine": self.engine, "address": self.address})
+            for key, value in moved.items():
+                if key != "engine":
+                    if getattr(self, key) not in (None, value):
+                        raise ValueError(
+                            f"The value of `address` is {self.address!r} and of `{key}` "
+                            f"{getattr(self, key)!r}; give only `{key}`."
+                        )
+                    setattr(self, key, value)
+            self.address = None
 
-def file_overrides(path: str | Path) -> list[str]:
-    """The settings of a YAML study file as Hydra overrides (``key=value``), in file order."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ValueError(f"Cannot read the study config file {path}: {error}") from None
-    except yaml.YAMLError as error:
-        raise ValueError(f"The study config file {path} is not valid YAML: {error}") from None
-    if data is None:
-        return []
-    if not isinstance(data, dict):
-        raise ValueError(f"The study config file {path} must hold a mapping of settings.")
-    out = []
-    for key, value in data.items():
-        if isinstance(value, dict):  # a Dict[str, Any] setting: one forced key at a time
-            out += [f"++{key}.{k}={_hydra_value(v)}" for k, v in value.items()]
-        else:
-            out.append(f"{key}={_hydra_value(value)}")
-    return out
+    def to_dict(self) -> dict[str, Any]:
+        """The settings in today's names (the deprecated keys, always None, left out)."""
+        out = asdict(self)
+        for key in DEPRECATED:
+            out.pop(key)
+        return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown study setting(s) {unknown}; known: {sorted(known)}.")
+        return cls(**data)
 
-def _hydra_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    if isinstance(value, list):
-        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
-    raise ValueError(f"Unsupported value {value!r} in a study config file.")
+    @property
+    def scheduler_name(self) -> str:
+        return SCHEDULER_ALIASES.get(self.scheduler, self.scheduler)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    @property
+    def shard_index(self) -> tuple[int, int]:
+        """``(i, n)`` of ``shard``; a ``ValueError`` names a bad one."""
+        index, sep, count = str(self.shard).partition("/")
+        try:
+            i, n = int(index), int(count)
+        except ValueError:
+            i, n = -1, 0
+        if not sep or n < 1 or not 0 <= i < n:
+            raise ValueError(
+                f"The value of `shard` is {self.shard!r}, but must be 'i/n' with 0 <= i < n."
+            )
+        return i, n
+
+    @property
+    def shard_seeds(self) -> list[int]:
+        """The seeds this shard runs: every n-th seed from the i-th (round-robin)."""
+        i, n = self.shard_index
+        return self.seed_list[i::n]
+
+    def identity(self, tau: float | None) -> dict[str, Any]:
+        """The settings a study directory is bound to, with ``tau`` resolved (the preset's
+        when unset): all but where the directory is spelled from and the shard."""
+        out = self.to_dict()
+        for key in NOT_IDENTITY:
+            out.pop(key)
+        out["tau"] = tau
+        return out

@@ -1,17 +1,17 @@
-"""The Ray clock: Ray Tune runs each (variant, seed) on a Ray cluster, local or remote.
+"""The Ray engine: Ray Tune runs each (variant, seed) on a Ray cluster, local or remote.
 
-Like the real clock (:mod:`ohgw.study.realclock`), time is wall-clock time, but the trials run
-as Ray Tune function trainables on whatever nodes the cluster has: ``address=`` connects to a
-running cluster (``ray start --head`` ...), none starts a local instance with ``workers`` CPUs.
-A trial is :func:`ohgw.trial.run_trial` with the warm start inside, unchanged, reporting each
-unit to Tune. Schedulers: Ray's ``AsyncHyperBandScheduler`` (``asha``) and
-``HyperBandScheduler`` (``hyperband``), and syne-tune's PASHA through
+Like the real clock (:mod:`ohgw.study.engines.realclock`), time is wall-clock time, but the
+trials run as Ray Tune function trainables on whatever nodes the cluster has: ``ray_address=``
+connects to a running cluster (``ray start --head`` ...), none starts a local instance with
+``workers`` CPUs. A trial is :func:`ohgw.trial.run_trial` with the warm start inside,
+unchanged, reporting each unit to Tune. Schedulers: Ray's ``AsyncHyperBandScheduler``
+(``asha``) and ``HyperBandScheduler`` (``hyperband``), and syne-tune's PASHA through
 :class:`ohgw.schedulers.ray_pasha.RayPASHA` (``pasha``), on ``val_metric`` with the rungs of
 ``max_resource``, ``grace_period`` and ``reduction_factor`` (Ray's Hyperband has no grace
 period: it derives its brackets from ``max_t`` and ``reduction_factor``).
 
 Pairing: trial k of seed s samples its configuration from the benchmark's space with the seed
-:func:`ohgw.study.simulate.trial_seed` (s, k), the seed of its theta_0 and data order, so trial
+:func:`ohgw.study.pair.trial_seed` (s, k), the seed of its theta_0 and data order, so trial
 k is the same in every variant (:class:`PairedSearcher`). At most ``workers`` trials run at once
 (``max_concurrent_trials``; with PASHA, the scheduler counts them, see ``ray_pasha``), for at
 most ``budget`` wall-clock seconds per (variant, seed) (``time_budget_s``; ``num_samples`` is
@@ -37,7 +37,6 @@ import shutil
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -57,62 +56,58 @@ from ohgw.schedulers.ray_pasha import TRIAL_KEY
 from ohgw.schedulers.ray_pasha import RayPASHA
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.space import SearchSpace
-from ohgw.study.realclock import assign_workers
-from ohgw.study.simulate import trial_seed
-from ohgw.study.simulate import unit_row
-from ohgw.study.study import StudyConfig
-from ohgw.study.study import run_engine_pairs
-from ohgw.study.study import safe_name
-from ohgw.study.variants import Variant
-from ohgw.trial import TrialSpec
+from ohgw.study.config import StudyConfig
+from ohgw.study.engines.wallclock import WallClockEngine
+from ohgw.study.engines.wallclock import assign_workers
+from ohgw.study.pair import Pair
+from ohgw.study.pair import TrialTemplate
+from ohgw.study.pair import safe_name
+from ohgw.study.pair import trial_seed
+from ohgw.study.pair import unit_row
+from ohgw.study.plan import Study
 from ohgw.trial import run_trial
 
 METRIC = "val_metric"
 REPORT_KEY = "ohgw"
 """Result key of what a trial reports besides the metric: its row, when the unit ran, where."""
 FOLDER = "ray"  # in the study directory: Tune's experiment folders and the trials' checkpoints
-SCHEDULERS = ("asha", "hyperband", "pasha")
 _FORWARDED_ENV = ("OHGW_DATA_DIR", "OHGW_CACHE_DIR")  # a remote cluster has its own env
 
 
-def run_ray(
-    config: StudyConfig, variants: list[Variant], echo: Callable[[str], Any] = print
-) -> dict[str, Any]:
-    """Run (or continue) a study on Ray Tune; return the summary per variant."""
-    if config.scheduler not in SCHEDULERS:
-        raise ValueError(
-            f"The value of `scheduler` is {config.scheduler!r}, but with clock=ray it must be "
-            f"one of {list(SCHEDULERS)}."
-        )
-    if config.address is not None and not (isinstance(config.address, str) and config.address):
-        raise ValueError(
-            f"The value of `address` is {config.address!r}, but must be a Ray address "
-            "(e.g. 'auto', '10.0.0.1:6379', 'ray://host:10001') or None (a local instance)."
-        )
-    benchmark = make_benchmark(config.benchmark, device=config.device, **config.benchmark_options)
-    if config.scheduler == "pasha":
-        _scheduler(config, benchmark, seed=0)  # PASHA refuses too few rungs: before any file
-    directory = Path(config.directory)
+class RayEngine(WallClockEngine):
+    """Each pair: one Ray Tune run on the cluster at ``ray_address`` (or a local one)."""
 
-    def tune_pair(variant: Variant, seed: int) -> list[dict[str, Any]]:
-        return _tune(config, variant, seed, benchmark, directory / FOLDER)
+    name = "ray"
+    schedulers = ("asha", "hyperband", "pasha")
 
-    return run_engine_pairs(
-        config, variants, benchmark, tune_pair, "ray", echo, connect=lambda: _connected(config)
-    )
+    def check(self, study: Study) -> None:
+        address = study.config.ray_address
+        if address is not None and not (isinstance(address, str) and address):
+            raise ValueError(
+                f"The value of `ray_address` is {address!r}, but must be a Ray address "
+                "(e.g. 'auto', '10.0.0.1:6379', 'ray://host:10001') or None (a local instance)."
+            )
+        if study.config.scheduler == "pasha":
+            _scheduler(study.config, study.benchmark, seed=0)  # PASHA refuses too few rungs
+
+    def session(self, study: Study) -> contextlib.AbstractContextManager[None]:
+        return _connected(study.config)
+
+    def tune(self, study: Study, pair: Pair) -> list[dict[str, Any]]:
+        return _tune(study, pair, study.directory / FOLDER)
 
 
 @contextlib.contextmanager
 def _connected(config: StudyConfig) -> Iterator[None]:
-    """Connect to ``config.address`` (or start a local instance with ``workers`` CPUs); a Ray
-    connection made before is used as it is and left open."""
+    """Connect to ``config.ray_address`` (or start a local instance with ``workers`` CPUs); a
+    Ray connection made before is used as it is and left open."""
     if ray.is_initialized():
         yield
         return
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if config.address is None:
+    if config.ray_address is None:
         options.update(num_cpus=config.workers, include_dashboard=False)
-    ray.init(address=config.address, **options)
+    ray.init(address=config.ray_address, **options)
     try:
         yield
     finally:
@@ -221,11 +216,9 @@ def _dirname(trial: Trial) -> str:
     return f"trial_{trial.config[TRIAL_KEY]}"
 
 
-def _tune(
-    config: StudyConfig, variant: Variant, seed: int, benchmark: Benchmark, root: Path
-) -> list[dict[str, Any]]:
+def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
     """One (variant, seed): a Ray Tune run of ``budget`` wall-clock seconds; its rows."""
-    options = variant.benchmark_options(config.benchmark_options, benchmark.noise_option)
+    config, benchmark, seed = study.config, study.benchmark, pair.seed
     scheduler = _scheduler(config, benchmark, seed)
     pauses = config.scheduler != "asha"  # Hyperband and PASHA pause and resume trials
     if isinstance(scheduler, RayPASHA):
@@ -235,24 +228,20 @@ def _tune(
     else:
         searcher, concurrent = PairedSearcher(benchmark.space, seed), config.workers
     resources = _trial_resources(config)
-    study = {
-        "seed": seed,
-        "benchmark": config.benchmark,
-        "warm_start": asdict(variant.warm_start),
-        "benchmark_options": options,
-        "device": config.device,
+    fixed = {
+        "template": study.template(pair.variant, seed).to_dict(),
         "max_resource": config.max_resource,
         "keys": list(benchmark.space.to_syne_tune()),
         "checkpoints": pauses,
         "threads": config.threads or int(resources["cpu"]),
         "env": {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ},
     }
-    name = f"{safe_name(variant.label)}-seed{seed}"
+    name = f"{safe_name(pair.label)}-seed{seed}"
     root = root.resolve()
     shutil.rmtree(root / name, ignore_errors=True)  # stale checkpoints must not be resumed
     recorder = _Recorder()
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(_trial_function, study=study), resources),
+        tune.with_resources(tune.with_parameters(_trial_function, study=fixed), resources),
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=benchmark.mode,
@@ -282,12 +271,10 @@ def _tune(
         t0 = time.time()
         results = tuner.fit()
     if results.errors:  # divergence is a result; a failed trial is a bug to surface
-        raise RuntimeError(
-            f"A Ray trial of {variant.label}, seed {seed} failed: {results.errors[0]}"
-        )
+        raise RuntimeError(f"A Ray trial of {pair.label}, seed {seed} failed: {results.errors[0]}")
     for checkpoint in sorted((root / name).glob("*/checkpoint_*")):
         shutil.rmtree(checkpoint, ignore_errors=True)
-    return _rows(recorder, t0, variant.label, seed, study["keys"], config.budget)
+    return _rows(recorder, t0, pair.label, seed, fixed["keys"], config.budget)
 
 
 def _rows(
@@ -325,12 +312,13 @@ def _trial_function(config: dict[str, Any], study: dict[str, Any]) -> None:
     started = time.time()
     os.environ.update(study["env"])
     torch.set_num_threads(study["threads"])
+    template = TrialTemplate.from_dict(study["template"])
     cache_key = json.dumps(
-        [study["benchmark"], study["device"], study["benchmark_options"]], sort_keys=True
+        [template.benchmark, template.device, dict(template.benchmark_options)], sort_keys=True
     )
     if cache_key not in _BENCHMARKS:
         _BENCHMARKS[cache_key] = make_benchmark(
-            study["benchmark"], device=study["device"], **study["benchmark_options"]
+            template.benchmark, device=template.device, **template.benchmark_options
         )
     trial_id = int(config[TRIAL_KEY])
     checkpoint_dir = None
@@ -343,15 +331,8 @@ def _trial_function(config: dict[str, Any], study: dict[str, Any]) -> None:
         if restored is not None:
             with restored.as_directory() as folder:
                 shutil.copytree(folder, checkpoint_dir, dirs_exist_ok=True)
-    spec = TrialSpec(
-        benchmark=study["benchmark"],
-        config={k: config[k] for k in study["keys"]},
-        seed=trial_seed(study["seed"], trial_id),
-        max_resource=study["max_resource"],
-        warm_start=study["warm_start"],
-        benchmark_options=study["benchmark_options"],
-        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
-        device=study["device"],
+    spec = template.spec(
+        trial_id, {k: config[k] for k in study["keys"]}, study["max_resource"], checkpoint_dir
     )
     unit_start = started
     node = ray.get_runtime_context().get_node_id()

@@ -1,6 +1,6 @@
-"""A simulated clock: a discrete-event simulation of n workers driven by each unit's cost.
+"""The simulated engine: a discrete-event simulation of n workers driven by each unit's cost.
 
-One (variant, seed) run: the scheduler hands configurations to free workers; each trial trains
+One (variant, seed) pair: the scheduler hands configurations to free workers; each trial trains
 one resource unit at a time (really, in this process, through the trial runner) and the unit
 ends at ``start + cost``, where the default cost is deterministic: the unit's FLOPs (training,
 evaluation, and the warm start in the first unit) over a nominal ``flops_per_second``. Results
@@ -24,13 +24,17 @@ from typing import Any
 from ohgw.benchmarks.base import Benchmark
 from ohgw.schedulers.base import Decision
 from ohgw.schedulers.base import Scheduler
+from ohgw.schedulers.synetune import SCHEDULERS
 from ohgw.store import Store
-from ohgw.study.variants import Variant
-from ohgw.trial import TrialSpec
+from ohgw.study.config import SCHEDULER_ALIASES
+from ohgw.study.engines.base import Engine
+from ohgw.study.engines.base import Progress
+from ohgw.study.pair import Pair
+from ohgw.study.pair import TrialTemplate
+from ohgw.study.pair import safe_name
+from ohgw.study.pair import unit_row
+from ohgw.study.plan import Study
 from ohgw.trial import run_trial
-
-# Fields a trial measures rather than computes: they vary run to run and stay out of exports.
-MEASURED = ("compute_seconds", "warm_seconds", "peak_memory_bytes")
 
 
 @dataclass(frozen=True)
@@ -41,39 +45,6 @@ class Clock:
     budget: float = 3600.0  # simulated seconds per (variant, seed)
     cost: str = "flops"  # "flops" (deterministic) or "measured" (compute seconds)
     flops_per_second: float = 5e10  # about this project's 2-core CPU on the mini presets
-
-
-def trial_seed(seed: int, trial_id: int) -> int:
-    """theta_0 and data order of trial ``trial_id`` of study seed ``seed``, in every variant."""
-    return seed * 100_003 + trial_id
-
-
-def unit_row(
-    report: dict[str, Any],
-    *,
-    label: str,
-    seed: int,
-    trial_id: int,
-    worker: int,
-    start_time: float,
-    time: float,
-    config: dict[str, Any],
-    cost: float | None = None,
-) -> dict[str, Any]:
-    """The store's row of one unit: the trial runner's report, where and when it ran, the
-    config it trained. ``cost`` defaults to the unit's span (the wall-clock engines)."""
-    return {
-        **report,
-        "status": "diverged" if report["status"] == "diverged" else "ok",
-        "variant": label,
-        "seed": seed,
-        "trial_id": trial_id,
-        "worker": worker,
-        "start_time": start_time,
-        "time": time,
-        "cost": time - start_time if cost is None else cost,
-        **{f"config.{k}": v for k, v in config.items()},
-    }
 
 
 def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock) -> float:
@@ -89,21 +60,50 @@ def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock
     return flops / clock.flops_per_second
 
 
+class SimulatedEngine(Engine):
+    """Every pair in this process, one trial unit at a time, on the simulated clock."""
+
+    name = "simulated"
+    schedulers = (*SCHEDULERS, *SCHEDULER_ALIASES)
+
+    def check(self, study: Study) -> None:
+        study.scheduler(seed=0)  # raises on an impossible budget (PASHA)
+
+    def run_pair(
+        self, study: Study, pair: Pair, store: Store, progress: Progress
+    ) -> dict[str, Any]:
+        config = study.config
+        return simulate(
+            benchmark=study.benchmark_for(pair.variant),
+            template=study.template(pair.variant, pair.seed),
+            scheduler=study.scheduler(pair.seed),
+            label=pair.label,
+            clock=Clock(config.workers, config.budget, config.cost, config.flops_per_second),
+            store=store,
+            checkpoint_root=checkpoint_dir(study.directory, pair),
+            on_event=lambda t: progress(f"{pair.label}, seed {pair.seed}, t={t:.1f}s"),
+        )
+
+
+def checkpoint_dir(directory: Path, pair: Pair) -> Path:
+    """Where the simulated engine keeps a pair's trial checkpoints (removed when it ends)."""
+    return directory / "checkpoints" / safe_name(pair.label) / str(pair.seed)
+
+
 def simulate(
     *,
     benchmark: Benchmark,
-    benchmark_name: str,
+    template: TrialTemplate,
     scheduler: Scheduler,
-    variant: Variant,
-    seed: int,
+    label: str,
     clock: Clock,
     store: Store,
     checkpoint_root: Path,
-    benchmark_options: dict[str, Any],
     on_event: Callable[[float], Any] | None = None,
 ) -> dict[str, Any]:
     """Run one (variant, seed) to its budget; rows go to ``store``; returns a summary."""
-    stored = {(r["trial_id"], r["resource"]): r for r in store.rows(variant.label, seed)}
+    seed = template.seed
+    stored = {(r["trial_id"], r["resource"]): r for r in store.rows(label, seed)}
     configs: dict[int, dict[str, Any]] = {}
     levels: dict[int, int] = {}
     last_row: dict[int, dict[str, Any]] = {}
@@ -120,23 +120,14 @@ def simulate(
     def compute(
         trial_id: int, level: int, start: float, worker: int, charged: float | None = None
     ) -> dict[str, Any]:
-        spec = TrialSpec(
-            benchmark=benchmark_name,
-            config=configs[trial_id],
-            seed=trial_seed(seed, trial_id),
-            max_resource=level,
-            warm_start=variant.warm_start,
-            benchmark_options=benchmark_options,
-            checkpoint_dir=str(checkpoint_root / str(trial_id)),
-            device=str(benchmark.device),
-        )
+        spec = template.spec(trial_id, configs[trial_id], level, checkpoint_root / str(trial_id))
         report = run_trial(spec, benchmark=benchmark)[-1]
         cost = charged if charged is not None else unit_cost(report, last_row.get(trial_id), clock)
         if clock.cost == "flops":
             known_cost.setdefault(level == 1, cost)
         return unit_row(
             report,
-            label=variant.label,
+            label=label,
             seed=seed,
             trial_id=trial_id,
             worker=worker,

@@ -1,4 +1,4 @@
-"""The real clock: syne-tune's ``Tuner`` runs each (variant, seed) on local worker processes.
+"""The real-clock engine: syne-tune's ``Tuner`` runs each (variant, seed) on local processes.
 
 Where the simulated clock charges each unit its FLOPs, the real clock measures wall-clock time:
 process start-up, the warm start inside the trial, contention between workers and syne-tune's
@@ -6,9 +6,8 @@ own polling all count. Each (variant, seed) is one ``Tuner`` with a ``LocalBacke
 ``workers`` processes, the same syne-tune scheduler and seed as the simulated clock, and a
 ``budget`` in wall-clock seconds. A trial is this file run as a script (:func:`main`).
 
-The rows are stored after the tuner finishes, in the simulated clock's format, in one
-transaction; a rerun skips finished pairs. A real-clock run cannot be replayed, so a pair that
-was cut off before its rows were stored starts over.
+The rows are stored after the tuner finishes, in the simulated engine's format, in one
+transaction (:class:`~ohgw.study.engines.wallclock.WallClockEngine`).
 """
 
 from __future__ import annotations
@@ -21,9 +20,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -40,18 +37,17 @@ from syne_tune.constants import ST_WORKER_TIMESTAMP
 from syne_tune.results_callback import StoreResultsCallback
 from syne_tune.tuner_callback import TunerCallback
 
-from ohgw.benchmarks.base import Benchmark
-from ohgw.benchmarks.base import make_benchmark
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
-from ohgw.study.simulate import trial_seed
-from ohgw.study.simulate import unit_row
-from ohgw.study.study import StudyConfig
-from ohgw.study.study import build_scheduler
-from ohgw.study.study import run_engine_pairs
-from ohgw.study.study import safe_name
-from ohgw.study.variants import Variant
-from ohgw.trial import TrialSpec
+from ohgw.schedulers.synetune import SCHEDULERS
+from ohgw.study.config import SCHEDULER_ALIASES
+from ohgw.study.engines.wallclock import WallClockEngine
+from ohgw.study.engines.wallclock import assign_workers
+from ohgw.study.pair import Pair
+from ohgw.study.pair import TrialTemplate
+from ohgw.study.pair import safe_name
+from ohgw.study.pair import unit_row
+from ohgw.study.plan import Study
 from ohgw.trial import run_trial
 
 ENTRY = str(Path(__file__).resolve())
@@ -60,19 +56,22 @@ STUDY_KEY = "ohgw_study"
 POLL_SECONDS = 1.0  # the tuner's sleep while all workers are busy (syne-tune's default: 5 s)
 
 
-def run_real(
-    config: StudyConfig, variants: list[Variant], echo: Callable[[str], Any] = print
-) -> dict[str, Any]:
-    """Run (or continue) a real-clock study; return the summary per variant."""
-    if any(c.isspace() for c in sys.executable + ENTRY):  # LocalBackend splits its command
-        raise ValueError(f"The real clock cannot run {sys.executable} {ENTRY} (a space).")
-    benchmark = make_benchmark(config.benchmark, device=config.device, **config.benchmark_options)
-    directory = Path(config.directory)
+class RealClockEngine(WallClockEngine):
+    """Each pair: one syne-tune ``Tuner`` with a ``LocalBackend`` of ``workers`` processes."""
 
-    def tune(variant: Variant, seed: int) -> list[dict[str, Any]]:
-        return _tune(config, variant, seed, benchmark, directory / "realclock")
+    name = "real"
+    schedulers = (*SCHEDULERS, *SCHEDULER_ALIASES)
 
-    return run_engine_pairs(config, variants, benchmark, tune, "real clock", echo)
+    def check(self, study: Study) -> None:
+        if any(c.isspace() for c in sys.executable + ENTRY):  # LocalBackend splits its command
+            raise ValueError(f"The real clock cannot run {sys.executable} {ENTRY} (a space).")
+        study.scheduler(seed=0)  # raises on an impossible budget (PASHA)
+
+    def tune(self, study: Study, pair: Pair) -> list[dict[str, Any]]:
+        logger = logging.getLogger("syne_tune.tuner")
+        if _not_deprecation not in logger.filters:
+            logger.addFilter(_not_deprecation)
+        return _tune(study, pair, study.directory / "realclock")
 
 
 class _Backend(LocalBackend):
@@ -109,8 +108,9 @@ class _Recorder(TunerCallback):
         self.results.append((trial.trial_id, dict(trial.config), dict(result)))
 
 
-# The Tuner warns "Scheduler ASHA is deprecated" at every suggestion of a legacy scheduler.
-logging.getLogger("syne_tune.tuner").addFilter(lambda r: "is deprecated" not in r.getMessage())
+def _not_deprecation(record: logging.LogRecord) -> bool:
+    """The Tuner warns "Scheduler ASHA is deprecated" at every suggestion of a legacy one."""
+    return "is deprecated" not in record.getMessage()
 
 
 @contextlib.contextmanager
@@ -126,21 +126,13 @@ def _inside(folder: Path, env: dict[str, str]) -> Iterator[None]:
             os.chdir(old_cwd)
 
 
-def _tune(
-    config: StudyConfig, variant: Variant, seed: int, benchmark: Benchmark, root: Path
-) -> list[dict[str, Any]]:
+def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
     """One (variant, seed): a tuner for ``budget`` wall-clock seconds; its rows."""
-    options = variant.benchmark_options(config.benchmark_options, benchmark.noise_option)
-    space = benchmark.space.to_syne_tune()
-    scheduler = build_scheduler(config, benchmark, seed).scheduler
-    fixed = {
-        "seed": seed,
-        "benchmark": config.benchmark,
-        "warm_start": asdict(variant.warm_start),
-        "benchmark_options": options,
-        "device": config.device,
-    }
-    name = f"{safe_name(variant.label)}-seed{seed}"
+    config, seed = study.config, pair.seed
+    space = study.benchmark.space.to_syne_tune()
+    scheduler = study.scheduler(seed).scheduler
+    fixed = study.template(pair.variant, seed).to_dict()
+    name = f"{safe_name(pair.label)}-seed{seed}"
     shutil.rmtree(root / name, ignore_errors=True)  # stale checkpoints must not be resumed
     recorder = _Recorder()
     # Relative paths (cwd = root, SYNETUNE_FOLDER = ".") keep spaces of the study path out of
@@ -162,7 +154,7 @@ def _tune(
     for checkpoints in (root / name).glob("*/checkpoints"):
         shutil.rmtree(checkpoints, ignore_errors=True)
     t0 = tuner.metadata[ST_TUNER_START_TIMESTAMP]
-    return _rows(recorder, t0, variant.label, seed, list(space), config.budget)
+    return _rows(recorder, t0, pair.label, seed, list(space), config.budget)
 
 
 def _rows(
@@ -196,21 +188,6 @@ def _rows(
     return sorted(rows.values(), key=lambda r: r["time"])
 
 
-def assign_workers(rows: dict[Any, dict[str, Any]], process: dict[Any, Any]) -> None:
-    """Number worker slots: each trial process (from its start or resume to its last unit)
-    takes the lowest slot free when it starts. LocalBackend has no slots, but the tuner runs at
-    most ``workers`` processes at once, so the numbers stay below ``workers``."""
-    spans: dict[tuple[int, float], list[dict[str, Any]]] = {}
-    for key, row in rows.items():
-        spans.setdefault(process[key], []).append(row)
-    free_at: list[float] = []
-    for (_, start), members in sorted(spans.items(), key=lambda item: item[0][::-1]):
-        slot = next((i for i, t in enumerate(free_at) if t <= start), len(free_at))
-        free_at[slot : slot + 1] = [max(r["time"] for r in members)]
-        for row in members:
-            row["worker"] = slot
-
-
 def main(argv: list[str] | None = None) -> int:
     """A trial process, started by ``LocalBackend``: run the trial, report each unit."""
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -218,17 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(f"--{ST_CHECKPOINT_DIR}", required=True)
     args = vars(parser.parse_args(argv))
     config = json.loads(Path(args[ST_CONFIG_JSON_FNAME_ARG]).read_text())
-    study = config.pop(STUDY_KEY)
+    fixed = config.pop(STUDY_KEY)
+    trial_id = fixed.pop("trial_id")
     max_resource = int(config.pop(MAX_RESOURCE_ATTR))  # a promotion scheduler's next milestone
-    spec = TrialSpec(
-        benchmark=study["benchmark"],
-        config=config,
-        seed=trial_seed(study["seed"], study["trial_id"]),
-        max_resource=max_resource,
-        warm_start=study["warm_start"],
-        benchmark_options=study["benchmark_options"],
-        checkpoint_dir=args[ST_CHECKPOINT_DIR],  # a resumed trial continues from its checkpoint
-        device=study["device"],
+    # a resumed trial continues from its checkpoint
+    spec = TrialTemplate.from_dict(fixed).spec(
+        trial_id, config, max_resource, args[ST_CHECKPOINT_DIR]
     )
     reporter = Reporter()
     run_trial(spec, lambda row: reporter(**{RESOURCE_ATTR: row["resource"], **row}))

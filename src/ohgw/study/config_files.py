@@ -1,0 +1,83 @@
+"""The ``ohgw study`` settings as a Hydra structured config: ``key=value`` overrides on top of
+``StudyConfig``'s defaults, e.g. ``scheduler=pasha variants=[baseline,ohgw] seeds=4``, optionally
+on top of a YAML file of settings (``ohgw study --config studies/cifar10-asha.yaml``).
+
+Overrides are checked against the schema (an unknown key or a wrong type is an error naming it)
+and then by :func:`ohgw.study.plan.validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import compose
+from hydra import initialize
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ohgw.study.config import StudyConfig
+
+CONFIG_NAME = "ohgw_study"
+
+
+def load_study_config(
+    overrides: Sequence[str] = (), config_file: str | Path | None = None
+) -> StudyConfig:
+    """A ``StudyConfig`` from a YAML file (optional) and Hydra override strings on top of it.
+
+    A ``ValueError`` names a bad setting, in the file or in an override.
+    """
+    ConfigStore.instance().store(name=CONFIG_NAME, node=StudyConfig)
+    base = [] if config_file is None else file_overrides(config_file)
+    try:
+        with initialize(version_base=None, config_path=None):
+            composed = compose(config_name=CONFIG_NAME, overrides=[*base, *overrides])
+        data = OmegaConf.to_container(composed, resolve=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        cause = f" ({error.__cause__})" if error.__cause__ else ""
+        raise ValueError(f"Bad study override: {error}{cause}".replace("\n", " ")) from None
+    data.pop("hydra", None)
+    return StudyConfig.from_dict(data)
+
+
+def file_overrides(path: str | Path) -> list[str]:
+    """The settings of a YAML study file as Hydra overrides (``key=value``), in file order."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ValueError(f"Cannot read the study config file {path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"The study config file {path} is not valid YAML: {error}") from None
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        raise ValueError(f"The study config file {path} must hold a mapping of settings.")
+    out = []
+    for key, value in data.items():
+        if isinstance(value, dict):  # a Dict[str, Any] setting: one forced key at a time
+            out += [f"++{key}.{k}={_hydra_value(v)}" for k, v in value.items()]
+        else:
+            out.append(f"{key}={_hydra_value(value)}")
+    return out
+
+
+def _hydra_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"Unsupported value {value!r} in a study config file.")

@@ -1,0 +1,182 @@
+"""The Optuna engine: Optuna's pruners on real worker processes that share one Optuna storage.
+
+``ohgw study engine=optuna scheduler=asha|hyperband [optuna_storage=URL]``. Each (variant, seed)
+is one Optuna study in a shared storage: ``optuna_storage`` (a database URL, e.g.
+``sqlite:///x.db`` or ``postgresql://user@host/db``) or, by default, a journal file in the study
+directory (``optuna.journal``, Optuna's ``JournalStorage`` with ``JournalFileBackend``). The
+journal is the default because it is the storage Optuna documents for several processes on one
+file system: every write is an append under a file lock, readers replay the log, and there is no
+SQLite writer lock to time out (``database is locked``) when several workers report at once. A
+server database (PostgreSQL, MySQL) is the choice across machines.
+
+Pruners: ``asha`` is ``SuccessiveHalvingPruner(min_resource=grace_period, reduction_factor)``
+(asynchronous successive halving), ``hyperband`` is ``HyperbandPruner(min_resource,
+max_resource, reduction_factor)``. Trial ``k`` of seed ``s`` gets the configuration
+``space.sample(trial_seed(s, k))`` in every variant (a sampler that reads it from the trial
+number, which the storage hands out atomically, so two processes never give one number two
+configurations), the theta_0 and data order of ``trial_seed(s, k)``, and, under Hyperband, the
+same bracket (the bracket is hashed from the seed and the number, not the study name).
+
+Budget: ``budget`` wall-clock seconds per (variant, seed), as with ``engine=real``, counted from
+the start of the pair's first trial (its ``datetime_start`` in the storage, so every process
+agrees on it). No new trial starts after it, a running trial stops at its first unit that ends
+past it, and that unit's row is dropped. The number of trials is what fits; it is not set.
+``report`` reads ``budget`` as the time axis, which a trial count would break.
+
+Workers: every process that runs the same command joins the same studies (two terminals, or
+Slurm jobs, pointed at the same ``directory`` and ``optuna_storage``); ``workers`` is how many
+worker processes one command runs (this one and ``workers - 1`` children). Each worker runs the
+pairs in order, one trial at a time: ``ask`` -> run_trial with the warm start inside ->
+``trial.report(val_metric, epoch)`` per unit -> ``should_prune``. Workers wait at the end of a
+pair's budget for the trials still running, so the pairs run one after another.
+
+Rows: each unit's row is kept in its Optuna trial (a user attribute) as it is produced; when a
+pair is finished, any worker converts them into the store's rows (realclock's columns, ``time``
+in seconds since the pair's start, ``worker`` numbered by each process's first trial) and adds
+them in one transaction, then marks the pair done. Two workers doing it at once add identical
+rows and the same summary: the store makes that a no-op.
+
+Crashes: a worker writes a heartbeat into its running trial. A running trial whose heartbeat is
+older than ``GRACE_SECONDS`` (or whose process is gone, on the same host) is failed by the next
+worker that looks, and the attempt is given up: a pair that lost a worker is not comparable to
+its paired variant, so, as with ``engine=real``, it starts over (a new Optuna study
+``...|attempt=k+1``; the store has none of its rows yet). Rerunning the command resumes: done
+pairs are skipped, a live pair is joined, an abandoned one starts over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+
+from ohgw.benchmarks.base import Benchmark
+from ohgw.store import Store
+from ohgw.study.config import StudyConfig
+from ohgw.study.engines.base import Engine
+from ohgw.study.engines.base import Progress
+from ohgw.study.engines.optuna_pair import OptunaPair
+from ohgw.study.engines.optuna_paired import open_storage
+from ohgw.study.pair import Pair
+from ohgw.study.plan import Study
+from ohgw.trial import WarmStartSettings
+from ohgw.trial import run_trial
+
+WORKER_MODULE = "ohgw.study.engines.optuna_engine"
+"""``python -m`` this module: workers of a study (:func:`main`)."""
+
+
+class OptunaEngine(Engine):
+    """Each pair: one Optuna study in a shared storage, joined by ``workers`` processes.
+
+    ``children``: start ``workers - 1`` worker processes around the pairs (this process is the
+    first worker); a child itself starts none.
+    """
+
+    name = "optuna"
+    schedulers = ("asha", "hyperband")
+
+    def __init__(self, children: bool = True) -> None:
+        self.children = children
+        self._warmed: dict[int, Benchmark] = {}
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def check(self, study: Study) -> None:
+        check_settings(study.config)
+
+    @contextlib.contextmanager
+    def session(self, study: Study) -> Iterator[None]:
+        count = study.config.workers - 1 if self.children else 0
+        children = [_spawn(study.config) for _ in range(count)]
+        try:
+            yield
+        finally:
+            codes = [child.wait() for child in children]
+        if any(codes):
+            raise RuntimeError(f"Optuna worker processes exited with codes {codes}.")
+
+    def run_pair(
+        self, study: Study, pair: Pair, store: Store, progress: Progress
+    ) -> dict[str, Any]:
+        done = store.done().get(pair.key)
+        if done is not None:  # finished by the other workers meanwhile
+            return done
+        progress(f"{pair.label}, seed {pair.seed}: optuna")
+        benchmark = self._warmed_up(study, pair)
+        runner = OptunaPair(study, pair, open_storage(study.config), benchmark)
+        rows, summary = runner.finalise(runner.run())
+        store.add_rows(rows)  # identical rows from another worker: a no-op
+        return summary
+
+    def _warmed_up(self, study: Study, pair: Pair) -> Benchmark:
+        """The pair's benchmark after one throwaway unit: its data are loaded and the FLOPs of a
+        step and an evaluation counted (once per benchmark, slowly), before any pair's clock
+        runs, so that no trial of a pair is charged for them."""
+        benchmark = study.benchmark_for(pair.variant)
+        if id(benchmark) not in self._warmed:
+            template = study.template(pair.variant, pair.seed)
+            cold = type(template)(**{**vars(template), "warm_start": WarmStartSettings()})
+            run_trial(cold.spec(0, benchmark.space.sample(0), 1), benchmark=benchmark)
+            self._warmed[id(benchmark)] = benchmark
+        return benchmark
+
+
+def check_settings(config: StudyConfig) -> None:
+    """The settings only the Optuna engine has; a ``ValueError`` names the bad one."""
+    if config.scheduler not in OptunaEngine.schedulers:
+        raise ValueError(
+            f"The value of `scheduler` is {config.scheduler!r}, but with engine=optuna it must "
+            f"be one of {list(OptunaEngine.schedulers)}."
+        )
+    if config.optuna_storage is not None and "://" not in str(config.optuna_storage):
+        raise ValueError(
+            f"The value of `optuna_storage` is {config.optuna_storage!r}, but must be a "
+            "database URL (sqlite:///path.db, postgresql://user@host/db, ...) or null (a "
+            "journal file in the study directory)."
+        )
+    if not 1 <= config.grace_period <= config.max_resource:
+        raise ValueError(
+            f"The value of `grace_period` is {config.grace_period}, but must be in "
+            f"[1, max_resource={config.max_resource}]."
+        )
+    if config.reduction_factor < 2:
+        raise ValueError(
+            f"The value of `reduction_factor` is {config.reduction_factor}, but must be >= 2."
+        )
+
+
+def _spawn(config: StudyConfig) -> subprocess.Popen:
+    """A child worker process running the same study (``python -m`` this module ``--one``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", WORKER_MODULE, "--one", json.dumps(config.to_dict())]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Workers of a study: ``python -m ohgw.study.engines.optuna_engine [--one] CONFIG_JSON``.
+
+    ``workers`` processes as ``ohgw study`` runs them (``--one``: this process only, as the
+    children are), through the same pair loop, without the report (a Slurm job's command)."""
+    from ohgw.study.runner import run_study
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("config", help="the study's settings as JSON (StudyConfig fields)")
+    parser.add_argument("--one", action="store_true", help="one worker: this process only")
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # a config written with old names
+        config = StudyConfig.from_dict(json.loads(args.config))
+    echo = (lambda _: None) if args.one else print
+    run_study(config, progress=False, echo=echo, engine=OptunaEngine(children=not args.one))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

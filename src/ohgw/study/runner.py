@@ -1,0 +1,158 @@
+"""The pair loop: one for every engine. It runs (or continues) a study's (variant, seed) pairs.
+
+The loop, not the engine, decides which pairs run: seed-major (a study cut short holds whole
+paired seeds), only the seeds of this shard (``shard=i/n`` runs ``seed_list[i::n]``, each
+seed's pairs together), and none that is finished. It binds the directory to the study (a
+directory holding other settings is refused), hands the pairs to the engine, marks each done
+with its summary, exports the finished pairs' rows to ``results.csv`` and prints the summary.
+Everything is validated before any file is written; a rerun of the same command continues an
+interrupted study.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ohgw.store import Store
+from ohgw.study.config import StudyConfig
+from ohgw.study.pair import MEASURED
+from ohgw.study.pair import Pair
+from ohgw.study.plan import Study
+from ohgw.study.plan import validate
+from ohgw.study.summary import format_summary
+from ohgw.study.summary import summarise
+from ohgw.study_dir import CONFIG_KEY
+from ohgw.study_dir import RESULTS_CSV
+from ohgw.study_dir import identity_differences
+from ohgw.warmstart import HyperGradientWarning
+
+if TYPE_CHECKING:
+    from ohgw.study.engines.base import Engine
+
+
+def run_study(
+    config: StudyConfig,
+    progress: bool = True,
+    echo: Callable[[str], Any] = print,
+    write_report_at_end: bool = False,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """Run (or continue) a study; return the summary per variant.
+
+    ``engine`` replaces the one ``config.engine`` names (e.g. an Optuna worker that starts no
+    further workers). The warm start's warnings about uninformative hyper-gradients (momentum
+    after one SGD step) are silenced here: they would repeat for every trial, and the docs state
+    them once.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HyperGradientWarning)
+        if str(config.device).startswith("cuda"):
+            _deterministic_cuda()
+        study = validate(config)
+        if engine is not None:
+            study.engine = engine
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        table = run_pairs(study, progress, echo)
+    if write_report_at_end:
+        from ohgw.analysis.report import write_report
+
+        md, html = write_report(study.directory, tau=study.tau)
+        echo(f"Report: {md} and {html}")
+    return table
+
+
+def shard_pairs(study: Study) -> list[Pair]:
+    """This shard's pairs, seed-major: its seeds (round-robin) with every variant each."""
+    return [Pair(v, s) for s in study.config.shard_seeds for v in study.variants]
+
+
+def dry_run(config: StudyConfig) -> list[Pair]:
+    """Validate ``config`` and return the pairs it would run (finished ones left out where its
+    directory holds the study already); writes nothing."""
+    study = validate(config)
+    pairs = shard_pairs(study)
+    if not (study.directory / "results.sqlite").is_file():
+        return pairs
+    with Store(study.directory) as store:
+        stored = store.get_meta(CONFIG_KEY)
+        if stored is not None and identity_differences(stored, study.identity()):
+            changed = identity_differences(stored, study.identity())
+            raise ValueError(
+                f"{study.directory} holds a study with other settings ({changed}); use a new "
+                "directory, or the same settings to continue it."
+            )
+        done = store.done()
+    return [p for p in pairs if p.key not in done]
+
+
+def run_pairs(study: Study, progress: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
+    """The pair loop (see the module docstring); returns the summary per variant."""
+    engine = study.engine
+    with Store(study.directory) as store:
+        claim_directory(store, study)
+        pairs = shard_pairs(study)
+        done = store.done()
+        todo = [p for p in pairs if p.key not in done]
+        bar = tqdm(total=len(pairs), desc="study", unit="pair", disable=not progress)
+        bar.update(len(pairs) - len(todo))
+
+        def on_done(pair: Pair, summary: dict[str, Any]) -> None:
+            store.mark_done(pair.label, pair.seed, summary)
+            bar.update(1)
+            echo(f"{engine.name}: {pair.label}, seed {pair.seed}: {summary}")
+
+        if todo:
+            with engine.session(study):
+                engine.run_pairs(study, todo, store, bar.set_postfix_str, on_done)
+        bar.close()
+        _export(store, study.directory / RESULTS_CSV)
+        table = summarise(store, study)
+    echo(format_summary(table, study))
+    return table
+
+
+def claim_directory(store: Store, study: Study) -> None:
+    """Bind the directory to this study (atomically); refuse to mix a different one into it.
+
+    The stored identity may be of an older version (renamed settings, settings added since):
+    it is compared in today's names (:func:`ohgw.study_dir.identity_differences`)."""
+    identity = study.identity()
+    if hasattr(store, "claim"):
+        store.claim(CONFIG_KEY, identity, identity_differences)
+        return
+    stored = store.get_meta(CONFIG_KEY)  # until the store claims atomically
+    if stored is None:
+        store.put_meta(CONFIG_KEY, identity)
+    elif identity_differences(stored, identity):
+        raise ValueError(
+            f"{study.directory} holds a study with other settings "
+            f"({identity_differences(stored, identity)}); use a new directory, or the same "
+            "settings to continue it."
+        )
+
+
+def _export(store: Store, path: Path) -> None:
+    """The finished pairs' rows as a deterministic CSV, without the measured timings."""
+    try:
+        store.export_csv(path, exclude=MEASURED, done_only=True)
+    except TypeError:  # a store without `done_only`: all rows
+        store.export_csv(path, exclude=MEASURED)
+
+
+def _deterministic_cuda() -> None:
+    """Ask CUDA for repeatable kernels. Not bit-exact: grid_sample's backward (the augmentation
+    magnitude's hyper-gradient) accumulates with atomics and has no deterministic variant."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation")

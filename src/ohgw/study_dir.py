@@ -1,0 +1,116 @@
+"""What a study directory holds, read the same way by the study harness and by the analysis.
+
+A study directory's store (:mod:`ohgw.store`) keeps the study's settings (its identity, under the
+metadata key ``config``) and the rows of its (variant, seed) pairs. Settings were renamed over
+time; :func:`upgrade_settings` reads a stored identity of any version in today's names, so that a
+study begun before a rename can be continued and reported. Below both ``ohgw.study`` and
+``ohgw.analysis``; imports neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ohgw.store import FILENAME
+from ohgw.store import Store
+
+RESULTS_CSV = "results.csv"
+CONFIG_KEY = "config"  # the store's metadata key of the study's identity
+MODES = {"accuracy": "max", "perplexity": "min"}
+NOT_IDENTITY = ("directory", "shard")
+"""Settings that never bind a directory: where it is spelled from, and which part runs."""
+RENAMED = {"clock": "engine"}
+"""Old setting -> its new name (the old name is still read, with a ``FutureWarning``)."""
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "engine": "simulated",
+    "ray_address": None,
+    "optuna_storage": None,
+    # A store written before the hyper-gradient path was a setting ran the full graph.
+    "hypergrad": "graph",
+}
+"""Settings added after a study could have been stored: the value an older store ran with.
+
+A key absent from a stored identity compares equal to its value here. A new setting whose
+default changes what a study computes must add the value the older code ran with."""
+Runs = dict[str, dict[int, list[dict[str, Any]]]]
+
+
+def split_address(settings: dict[str, Any]) -> dict[str, Any]:
+    """The old ``address`` as the engine's own key: ``ray_address`` (engine ray) or
+    ``optuna_storage`` (engine optuna); other engines never read it, so it is dropped."""
+    out = dict(settings)
+    address = out.pop("address", None)
+    target = {"ray": "ray_address", "optuna": "optuna_storage"}.get(out.get("engine", ""))
+    if address is not None and target is not None and out.get(target) is None:
+        out[target] = address
+    return out
+
+
+def upgrade_settings(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored identity in today's names: renamed keys moved, ``address`` split, the keys
+    that are no longer part of an identity dropped, absent newer keys at their legacy value."""
+    out = {k: v for k, v in stored.items() if k not in NOT_IDENTITY}
+    for old, new in RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    out = split_address(out)
+    for key, value in LEGACY_DEFAULTS.items():
+        out.setdefault(key, value)
+    return out
+
+
+def identity_differences(stored: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    """The names of the settings in which a stored identity (any version) and ``identity``
+    differ; empty when the directory holds this study."""
+    old = upgrade_settings(stored)
+    missing = object()
+    keys = set(old) | set(identity)
+    return sorted(k for k in keys if old.get(k, missing) != identity.get(k, missing))
+
+
+@dataclass
+class StudyData:
+    """A study's finished runs: ``runs[variant][seed]`` are that run's rows, by time."""
+
+    directory: Path
+    config: dict[str, Any]  # the stored identity, in today's names (``upgrade_settings``)
+    runs: Runs
+    metric: str
+    mode: str
+    left_out: list[tuple[str, int]]  # unfinished (variant, seed) runs, not analysed
+
+
+def load_study(study_dir: str | Path) -> StudyData:
+    """Read a study directory's settings and the rows of its finished (variant, seed) runs."""
+    directory = Path(study_dir)
+    if not (directory / FILENAME).is_file():
+        raise ValueError(f"{directory} holds no study: {FILENAME} is missing.")
+    with Store(directory) as store:
+        config = store.get_meta(CONFIG_KEY)
+        done = store.done()
+        rows = store.rows()
+    if config is None:
+        raise ValueError(f"{directory / FILENAME} has no study config.")
+    config = upgrade_settings(config)
+    runs: Runs = {label: {} for label in config["variants"]}
+    left_out = set()
+    for row in rows:
+        key = (row["variant"], row["seed"])
+        if key in done and row["variant"] in runs:
+            runs[row["variant"]].setdefault(row["seed"], []).append(row)
+        else:
+            left_out.add(key)
+    for by_seed in runs.values():
+        for seed in by_seed:
+            by_seed[seed].sort(key=lambda r: r["time"])
+    metric = rows[0]["metric"] if rows else "accuracy"
+    if metric in MODES:
+        mode = MODES[metric]
+    else:
+        from ohgw.benchmarks.base import make_benchmark
+
+        mode = make_benchmark(config["benchmark"], **config["benchmark_options"]).mode
+    return StudyData(directory, config, runs, metric, mode, sorted(left_out))
