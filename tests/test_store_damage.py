@@ -108,8 +108,9 @@ def test_damage_is_one_paragraph_naming_the_file_and_changes_nothing(
     damage, says = DAMAGE[kind]
     damage(path)
     before = _digest(path.parent, skip_header=not readonly)
-    with pytest.raises(store_module.StoreError) as info:
+    with pytest.raises(ValueError) as info:  # e5c84bf: sqlite3 errors, or no error at all
         _open_and_read(path.parent, readonly)
+    assert type(info.value).__name__ == "StoreError"
     message = str(info.value)
     assert says in message
     assert str(path) in message and "\n" not in message
@@ -128,14 +129,14 @@ def test_a_changed_digit_passes_integrity_check_and_the_checksum_names_its_row(
     assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     connection.close()
     with Store(path.parent) as store:
-        with pytest.raises(store_module.StoreError) as info:
+        with pytest.raises(ValueError) as info:
             store.rows()
         assert info.value.damaged == [("baseline", 1, 7, 3)]
         assert info.value.pairs == [("baseline", 1)]
         assert "variant='baseline', seed=1, trial_id=7, resource=3" in str(info.value)
         assert "the (variant, seed) pairs ('baseline', seed 1); the rows of the" in str(info.value)
         assert len(store.rows("ohgw", 1)) == 60  # the intact pairs read
-        with pytest.raises(store_module.StoreError):  # nor is it overwritten by a rerun
+        with pytest.raises(ValueError, match="checksum"):  # nor overwritten by a rerun
             store.add_rows([r for r in _rows("baseline", 1) if r["trial_id"] == 7])
 
 
@@ -143,7 +144,7 @@ def test_a_garbage_page_names_the_pairs_it_holds(tmp_path: Path) -> None:
     path = make_study(tmp_path / "study")
     _garbage_page(path)
     with Store(path.parent, readonly=True) as store:
-        with pytest.raises(store_module.StoreError) as info:
+        with pytest.raises(ValueError) as info:
             store.rows()
         assert info.value.pairs is not None and ("ohgw", 0) in info.value.pairs
         intact = [p for p in PAIRS if p not in info.value.pairs]
@@ -155,7 +156,7 @@ def test_a_garbage_page_names_the_pairs_it_holds(tmp_path: Path) -> None:
 def test_an_empty_store_is_not_a_new_study(tmp_path: Path) -> None:
     (tmp_path / FILENAME).write_bytes(b"")
     for readonly in (False, True):
-        with pytest.raises(store_module.StoreError, match="is not taken for a new study"):
+        with pytest.raises(ValueError, match="is not taken for a new study"):
             Store(tmp_path, readonly=readonly)
     assert (tmp_path / FILENAME).stat().st_size == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [FILENAME]

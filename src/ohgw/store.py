@@ -285,14 +285,16 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _abandoned(path: Path) -> bool:
-    """Whether a temporary file ``<name>.<host>.<pid>.<tag>`` was left by a dead process."""
+    """Whether a temporary file was left by a process that is gone: ours are named
+    ``.<name>.<host>.<pid>.<hex>.<tag>`` (gone: a dead pid on this host, or over an hour old);
+    any other name is an older version's (``results.csv<random>.partial``), never in use now."""
     parts = path.name.split(".")
-    host = socket.gethostname().replace(".", "_")
-    if len(parts) >= 4 and parts[-3].isdigit() and parts[-4] == host:
-        return not _pid_alive(int(parts[-3]))
+    if len(parts) < 5 or not parts[-3].isdigit():
+        return True
     with contextlib.suppress(OSError):
-        return time.time() - path.stat().st_mtime > _STALE_PARTIAL_S
-    return False
+        if time.time() - path.stat().st_mtime > _STALE_PARTIAL_S:
+            return True
+    return parts[-4] == socket.gethostname().replace(".", "_") and not _pid_alive(int(parts[-3]))
 
 
 def _temporary(path: Path, tag: str) -> Path:
