@@ -1,0 +1,225 @@
+"""The packed trainer: up to ``width`` trials of one benchmark trained as one vectorised model.
+
+Each slot holds one trial: its parameters, buffers and optimizer state are slices of tensors
+stacked along a leading dimension (``torch.func.stack_module_state``), and one training step is
+``vmap(grad_and_value(loss))`` over ``functional_call`` of the benchmark's model, followed by a
+per-slot SGD/AdamW step (``ohgw.packed.optim``). Everything else stays per trial and is the
+trial runner's own code: the batches come from the trial's ``benchmark.train_stream(seed)``,
+the augmentation from the trial's own generator, evaluation is ``benchmark.evaluate`` on the
+trial's model, rows are ``ohgw.trial``'s rows (FLOPs of the unpacked unit) and checkpoints are
+``ohgw.trial``'s checkpoints, so a unit can resume packed or unpacked either way.
+
+The width is fixed: empty slots are padded with a copy of a live slot, whose results are
+discarded, so the shapes (and so the kernels) never depend on how many trials were pending.
+Slots share no arithmetic: a trial's numbers do not depend on its pack-mates or its slot (the
+tests check this bitwise), and a trial that diverges (NaN) is reported diverged as ``run_trial``
+reports it, without touching the others.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch.func import functional_call
+from torch.func import grad_and_value
+from torch.func import vmap
+from torch.utils.flop_counter import FlopCounterMode
+
+from ohgw.benchmarks.base import Benchmark
+from ohgw.packed.losses import loss_split
+from ohgw.packed.optim import PackedOptimizer
+from ohgw.packed.warmstart import OpenTrial
+from ohgw.packed.warmstart import open_trials
+from ohgw.packed.warmstart import rng_fork
+from ohgw.trial import TrialSpec
+from ohgw.trial import _row
+from ohgw.trial import _save_checkpoint
+
+
+class PackedTrainer:
+    """Trains trials of ``benchmark`` in packs of ``width`` slots.
+
+    Args:
+        benchmark: a built benchmark (its data stay loaded); all trials use it.
+        width: slots per pack; fixed, padded when fewer trials are pending.
+        amp: bf16 autocast of the packed step (default: the benchmark's ``amp``).
+        compile: ``torch.compile`` the packed step (a CUDA speed option; off by default).
+    """
+
+    def __init__(
+        self, benchmark: Benchmark, width: int, *, amp: bool | None = None, compile: bool = False
+    ) -> None:
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"The value of `width` is {width!r}, but must be an int >= 1.")
+        self.benchmark, self.width = benchmark, width
+        self.amp = getattr(benchmark, "amp", False) if amp is None else bool(amp)
+        self.compile = compile
+        self.split = loss_split(benchmark)
+        self._step_fn = None
+
+    def run(self, specs: Sequence[TrialSpec]) -> list[list[dict[str, Any]]]:
+        """Run (or resume) each trial up to its ``max_resource``; return each one's reports.
+
+        Like ``ohgw.trial.run_trial`` for each spec, packed ``width`` at a time in the order
+        given. Specs must be distinct trials (distinct checkpoint folders).
+        """
+        dirs = [s.checkpoint_dir for s in specs if s.checkpoint_dir is not None]
+        if len(set(dirs)) != len(dirs):
+            raise ValueError("Two specs share a `checkpoint_dir`: a pack needs distinct trials.")
+        trials = open_trials(specs, self.benchmark)
+        pending = [t for t in trials if t.wants_unit]
+        if pending:
+            self._count_step_flops()
+        for first in range(0, len(pending), self.width):
+            self._train_pack(pending[first : first + self.width])
+        return [t.state["reports"][: t.spec.max_resource] for t in trials]
+
+    # -- the pack -------------------------------------------------------------------------
+
+    def _train_pack(self, trials: list[OpenTrial]) -> None:
+        bench, width = self.benchmark, self.width
+        models = [t.state["model"] for t in trials]
+        models += [models[0]] * (width - len(models))  # padding: copies of slot 0
+        template = copy.deepcopy(models[0])
+        persistent = set(template.state_dict())
+        names = [n for n, _ in template.named_parameters()]
+        params = {
+            n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names
+        }
+        buffers = {
+            n: torch.stack([dict(m.named_buffers())[n] for m in models])
+            for n, _ in template.named_buffers()
+            if n in persistent
+        }
+        optimizer = PackedOptimizer(bench.optimizer, names, width, params[names[0]])
+        optimizer.init_state(params)
+        for slot, trial in enumerate(trials):
+            optimizer.set_slot(slot, trial.state["config"], trial.state["optimizer"], models[slot])
+        for slot in range(len(trials), width):
+            optimizer.copy_slot(0, slot)
+        dtype = params[names[0]].dtype
+        configs = [t.state["config"] for t in trials]
+        configs += [configs[0]] * (width - len(configs))
+        tensor_hp = {
+            k: torch.tensor([float(c[k]) for c in configs], dtype=dtype, device=bench.device)
+            for k in self.split.tensor_hp
+        }
+        step_fn = self._packed_step(template)
+        while any(t.wants_unit for t in trials):
+            active = [slot for slot, t in enumerate(trials) if t.wants_unit]
+            start = time.perf_counter()
+            losses = self._train_unit(
+                trials, active, step_fn, params, buffers, optimizer, tensor_hp
+            )
+            share = (time.perf_counter() - start) / len(active)
+            for slot in active:
+                self._finish_unit(
+                    trials[slot], slot, params, buffers, optimizer, losses[slot].item(), share
+                )
+
+    def _packed_step(self, template: torch.nn.Module):
+        criterion = self.split.criterion
+
+        def loss(params, buffers, inputs, targets, hp):
+            return criterion(functional_call(template, (params, buffers), (inputs,)), targets, hp)
+
+        step = vmap(grad_and_value(loss), randomness="error")
+        return torch.compile(step) if self.compile else step
+
+    def _train_unit(self, trials, active, step_fn, params, buffers, optimizer, tensor_hp):
+        """One unit of every active slot; each slot's mean training loss (float32, like
+        ``ohgw.trial``'s)."""
+        bench, width = self.benchmark, self.width
+        steps = bench.batches_per_unit()
+        totals = torch.zeros(width, device=bench.device)
+        autocast = torch.autocast(bench.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        for _ in range(steps):
+            prepared: list[Any] = [None] * width
+            with autocast:
+                for slot in active:
+                    trial = trials[slot]
+                    batch = next(trial.state["stream"])
+                    prepared[slot] = self.split.prepare(
+                        batch, trial.state["config"], trial.generator
+                    )
+            for slot in range(width):  # padding and finished slots: another slot's batch
+                prepared[slot] = (
+                    prepared[slot] if prepared[slot] is not None else prepared[active[0]]
+                )
+            inputs = torch.stack([p[0] for p in prepared])
+            targets = torch.stack([p[1] for p in prepared])
+            with autocast:
+                grads, loss = step_fn(params, buffers, inputs, targets, tensor_hp)
+            optimizer.step(params, grads)
+            totals += loss.detach().float()
+        return totals / steps
+
+    # -- per trial: evaluation, row, checkpoint (as ohgw.trial.run_trial) -------------------
+
+    def _finish_unit(self, trial, slot, params, buffers, optimizer, mean_loss, share) -> None:
+        bench, spec, state = self.benchmark, trial.spec, trial.state
+        start = time.perf_counter()
+        model = state["model"]
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(params[name][slot])
+            for name, b in model.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name][slot])
+        optimizer.to_torch(slot, state["optimizer"], model)
+        level = trial.level + 1
+        diverged = not math.isfinite(mean_loss)
+        if diverged:
+            val = test = bench.worst_metric
+        else:  # as ohgw.trial.run_trial
+            key = f"eval(test={spec.report_test})"
+            counting = key not in bench.flop_counts
+            with FlopCounterMode(display=False) if counting else nullcontext() as counter:
+                val = bench.evaluate(model, "val")
+                test = bench.evaluate(model, "test") if spec.report_test else math.nan
+            if counting:
+                bench.flop_counts[key] = int(counter.get_total_flops())
+            state["eval_flops_per_unit"] = bench.flop_counts[key]
+            state["eval_units"] += 1
+            diverged = not math.isfinite(val)
+            val = bench.worst_metric if diverged else val
+        state["compute_seconds"] += share + time.perf_counter() - start
+        state["train_steps"] += bench.batches_per_unit()
+        state["flops_per_step"] = bench.flop_counts["train_step"]
+        state["reports"].append(_row(spec, bench, state, level, val, test, mean_loss, diverged))
+        save_checkpoint(trial, bench.device)
+
+    def _count_step_flops(self) -> None:
+        """FLOPs of one *unpacked* training step, counted as ``ohgw.trial`` counts them."""
+        bench = self.benchmark
+        if "train_step" in bench.flop_counts:
+            return
+        config = dict(bench.default_config)
+        with rng_fork(bench.device):
+            torch.manual_seed(0)
+            model = bench.build_model()
+            optimizer = bench.optimizer.build(model.parameters(), config)
+            batch = next(bench.train_stream(0))
+            with FlopCounterMode(display=False) as counter:
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(bench.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    loss = bench.train_loss(model, batch, config)
+                loss.backward()
+                optimizer.step()
+        bench.flop_counts["train_step"] = int(counter.get_total_flops())
+
+
+def save_checkpoint(trial: OpenTrial, device: torch.device) -> None:
+    """``ohgw.trial``'s checkpoint of ``trial``, with the trial's own RNG states in it."""
+    cpu_state, device_state = trial.rng_states()
+    with rng_fork(device):
+        torch.set_rng_state(cpu_state)
+        if device_state is not None:
+            torch.cuda.set_rng_state(device_state, device)
+        _save_checkpoint(trial.spec, trial.state)
