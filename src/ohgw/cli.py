@@ -37,13 +37,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = commands.add_parser("report", help="write report.md and report.html of a study")
     report.add_argument("study_dir", help="the study's directory")
     report.add_argument("--tau", type=float, default=None, help="the target of T@tau")
-    # intermixed: overrides may come after flags (ohgw study directory=D --no-progress seeds=1)
-    args = parser.parse_intermixed_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops the overrides at the first flag: those after one (ohgw study directory=D
+    # --no-progress seeds=1) come back as unknown and are overrides too
+    if extra and args.command == "study" and not any(e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "report":
         from ohgw.analysis.report import main as report_main
 
         extra = [] if args.tau is None else ["--tau", str(args.tau)]
-        return report_main([args.study_dir, *extra])
+        try:
+            return report_main([args.study_dir, *extra])
+        except OSError as error:  # the store was read (read-only); the report's files were not
+            parser.exit(
+                2,
+                f"ohgw report: error: the report could not be written ({error}); it goes into "
+                f"{args.study_dir} (report.md, report.html, figures/), which must be writable: "
+                "copy the study directory to a writable place and run ohgw report there.\n",
+            )
     if args.command == "study":
         from ohgw.study.config_files import load_study_config
         from ohgw.study.runner import dry_run
