@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Copy finished studies' reports into docs/results/<study>/: report.md (without the PDF links),
-# the PNG figures and the rows (results.csv.gz, gzip without a timestamp, so reruns compare).
+# Publish finished studies into docs/results/<study>/: the rows (results.csv.gz, gzip without a
+# timestamp, so reruns compare), study.json (settings, finished pairs, the measured quantities the
+# rows leave out, Slurm GPU-seconds; ohgw.analysis.published), then the figures (PDF and PNG) and
+# report.md rebuilt from those two files alone, as anyone can from the repository:
 #   bash scripts/publish_results.sh runs/cifar10-asha runs/cifar10-dyhpo ...
+#   python -m ohgw.analysis.report docs/results/cifar10-asha    # the same, from what is committed
+# Other files in docs/results/<study>/ (e.g. ood_perplexity.txt) are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python=${PYTHON:-.venv/bin/python}
 for study in "$@"; do
   name=$(basename "$study")
   out=docs/results/$name
-  rm -rf "$out" && mkdir -p "$out/figures"
-  sed -E 's/ \(PDF: [^)]*\)//' "$study/report.md" > "$out/report.md"
-  cp "$study"/figures/*.png "$out/figures/"
+  mkdir -p "$out"
+  rm -rf "$out/figures" "$out/report.md" "$out/results.csv.gz" "$out/study.json"
   gzip -n -c "$study/results.csv" > "$out/results.csv.gz"
-  echo "$out: $(ls "$out/figures" | wc -l) figures, $(zcat "$out/results.csv.gz" | wc -l) csv lines"
+  "$python" -m ohgw.analysis.published "$study" "$out" > /dev/null
+  "$python" -m ohgw.analysis.report "$out" > /dev/null
+  rm -f "$out/report.html"  # self-contained (base64 figures): large, and rebuilt on demand
+  echo "$out: $(ls "$out"/figures/*.pdf | wc -l) PDF and $(ls "$out"/figures/*.png | wc -l) PNG" \
+    "figures, $(zcat "$out/results.csv.gz" | wc -l) csv lines"
 done

@@ -14,7 +14,9 @@ Wilcoxon test can reach p < 0.05: 2/64; a bootstrap CI over fewer seeds is too c
 * Small gain of the random warm start (< 2 %): holds if the CI lies entirely above -2 %; does
   not hold if it lies entirely below -2 % and p < 0.05; else inconclusive.
 * Overhead in FLOPs (or memory): measured, not sampled: holds if the warm start's share of all
-  FLOPs (the peak-memory increase) is below the bound, else does not hold. Peak memory counts
+  FLOPs (the peak-memory increase) is below the bound, else does not hold. The Background's two
+  constraints (overhead <= 5 % FLOPs and <= 10 % VRAM) are judged the same way (bound included)
+  on any domain's study. Peak memory counts
   only as CUDA allocations; CPU peak RSS of the whole process cannot isolate the warm start.
 * Final metric unchanged (vision: test accuracy, in points, of the configuration picked by
   validation): does not hold if p < 0.05; holds
@@ -22,6 +24,10 @@ Wilcoxon test can reach p < 0.05: 2/64; a bootstrap CI over fewer seeds is too c
   inconclusive. Not worse (language: the final best validation perplexity): does not hold if the
   treated arm is worse with p < 0.05; holds if the CI's upper end is below 2 % of the baseline
   mean; else inconclusive.
+* Out-of-domain perplexity drops (language): on the picked configurations, retrained and
+  evaluated on another domain's text (``scripts/ood_perplexity.py``): holds if the CI of the
+  mean paired difference lies below 0 and p < 0.05; does not hold if it lies entirely above
+  half the published drop (relative to the baseline mean); else inconclusive.
 * Variance (std of T@tau rises < 10 %): holds if the bootstrap CI of std(treated)/std(baseline)
   lies entirely below 1.10, does not hold if entirely above; else (or with n < 6) inconclusive.
 * Negligible bias (KL of the final psi distributions): inconclusive with fewer than d + 2
@@ -64,7 +70,7 @@ class Claim:
         return {"accuracy": "asha", "perplexity": "pasha"}.get(self.metric, "")
 
 
-V, L = "accuracy", "perplexity"
+V, L, ANY = "accuracy", "perplexity", "any"
 CLAIMS = [
     Claim("vision-ohgw", "Vision: OHGW (1 step) cuts T@tau", V, "reduction", "ohgw",
           "11.4 h -> 9.1 h (-20.2 %, p = 3.1e-6), T@93 %, ASHA, 32 seeds", params={"e": -0.202}),
@@ -93,6 +99,8 @@ CLAIMS = [
           "ohgw:noise=0.15", "-11.6 %", baseline="baseline:noise=0.15", params={"e": -0.116}),
     Claim("language-final", "Language: final validation perplexity not worse", L, "not_worse",
           "ohgw", "24.8 +- 0.3 -> 24.6 +- 0.3", params={"margin": 0.02}),
+    Claim("language-ood", "Language: out-of-domain perplexity drops", L, "ood", "ohgw",
+          "32.1 -> 31.7", params={"e": -0.4 / 32.1}),
     Claim("language-flops", "Language: warm-start overhead < 4 % FLOPs", L, "overhead", "ohgw",
           "3.4 % FLOPs", params={"bound": 0.04}),
     Claim("language-vram", "Language: warm start adds <= 1.2 % VRAM", L, "memory", "ohgw",
@@ -101,6 +109,11 @@ CLAIMS = [
           "+3 %", params={"bound": 1.10}),
     Claim("language-kl", "Language: negligible bias in final psi (KL)", L, "kl", "ohgw",
           "KL = 0.018", params={"bound": 0.05}),
+    Claim("constraint-flops", "Constraint (Background): overhead <= 5 % FLOPs", ANY,
+          "overhead", "ohgw", "<= 5 % FLOPs (an aim, any domain)",
+          params={"bound": 0.05, "inclusive": 1}),
+    Claim("constraint-vram", "Constraint (Background): overhead <= 10 % VRAM", ANY, "memory",
+          "ohgw", "<= 10 % VRAM (an aim, any domain)", params={"bound": 0.10, "inclusive": 1}),
     Claim("aggregate", "Both domains: median T@tau -19.5 % over 56 paired seeds", "",
           "pooled", "ohgw", "-19.5 %"),
 ]  # fmt: skip
@@ -163,13 +176,17 @@ def small_gain(change: dict[str, Any], bound: float) -> Verdict:
     return _verdict(verdict, text, why, _pct(change["relative_change"]))
 
 
-def bounded_share(share: float, bound: float, what: str, trials: int) -> Verdict:
-    """A measured overhead share (FLOPs or memory) against its published bound."""
-    text = f"{what} {100 * share:.2f} % over {trials} trials (bound {100 * bound:g} %)"
+def bounded_share(
+    share: float, bound: float, what: str, trials: int, inclusive: bool = False
+) -> Verdict:
+    """A measured overhead share (FLOPs or memory) against its published bound (``<``, or
+    ``<=`` when ``inclusive``: the Background's constraints)."""
+    sign = "<=" if inclusive else "<"
+    text = f"{what} {100 * share:.2f} % over {trials} trials (bound {sign} {100 * bound:g} %)"
     if math.isnan(share):
         return _verdict(UNSURE, text, "nothing measured", "n/a")
-    verdict = HOLDS if share < bound else FAILS
-    why = "below the bound" if verdict == HOLDS else "at or above the bound"
+    verdict = HOLDS if (share <= bound if inclusive else share < bound) else FAILS
+    why = "within the bound" if verdict == HOLDS else "beyond the bound"
     return _verdict(verdict, text, why, f"{100 * share:.2f} %")
 
 
@@ -200,6 +217,22 @@ def not_worse(diff: dict[str, Any], margin: float) -> Verdict:
         verdict, why = HOLDS, f"the CI stays below +{allowed:.3g} ({100 * margin:g} %)"
     else:
         verdict, why = UNSURE, f"the CI reaches +{allowed:.3g} ({100 * margin:g} %)"
+    return _verdict(verdict, text, why, f"{diff['mean_difference']:+.3g}")
+
+
+def drops(diff: dict[str, Any], effect: float) -> Verdict:
+    """A perplexity that drops (out of domain): ``diff`` from ``paired_test_metric``; ``effect``
+    the published relative change."""
+    text = _diff_text(diff, "")
+    half = effect / 2 * diff["mean_baseline"]
+    if diff["n"] < MIN_N:
+        verdict, why = UNSURE, f"fewer than {MIN_N} paired seeds"
+    elif diff["ci_high"] < 0 and diff["p_value"] < ALPHA:
+        verdict, why = HOLDS, "the CI lies below 0 and p < 0.05"
+    elif diff["ci_low"] > half:
+        verdict, why = FAILS, f"the CI rules out half the published drop ({half:+.3g})"
+    else:
+        verdict, why = UNSURE, "the CI spans both a drop and none, or p >= 0.05"
     return _verdict(verdict, text, why, f"{diff['mean_difference']:+.3g}")
 
 
@@ -262,7 +295,7 @@ def assess(
     """
     if claim.kind == "pooled":
         return untested(claim, "pools a vision and a language study; judge each on its own")
-    if claim.metric != metric:
+    if claim.metric not in (metric, ANY):
         return untested(claim, f"a claim on {claim.metric}; this study measures {metric}")
     found = evidence.get(claim.treated)
     if found is None or found.get("baseline") != claim.baseline:
@@ -271,7 +304,7 @@ def assess(
     if found.get(needs) is None:
         return untested(claim, found.get(f"{needs}_why", f"{needs} was not measured"))
     verdict = replace(rule(claim, found), claim=claim)
-    if scheduler and scheduler.removesuffix("-stopping") != claim.scheduler:
+    if claim.scheduler and scheduler and scheduler.removesuffix("-stopping") != claim.scheduler:
         note = f" The paper used {claim.scheduler.upper()}; this study {scheduler}."
         verdict = replace(verdict, sentence=verdict.sentence + note)
     return verdict
@@ -283,17 +316,18 @@ _RULES = {
     "overhead": (
         lambda c, f: bounded_share(
             f["overhead"]["warm_flops_share"], c.params["bound"], "warm-start FLOPs share",
-            f["overhead"]["trials"]),
+            f["overhead"]["trials"], bool(c.params.get("inclusive"))),
         "overhead",
     ),
     "memory": (
         lambda c, f: bounded_share(f["memory"], c.params["bound"], "peak memory increase",
-                                   f["overhead"]["trials"]),
+                                   f["overhead"]["trials"], bool(c.params.get("inclusive"))),
         "memory",
     ),
     "unchanged": (
         lambda c, f: unchanged(f["final_test"], c.params["margin"], " points"), "final_test"),
     "not_worse": (lambda c, f: not_worse(f["final_val"], c.params["margin"]), "final_val"),
     "variance": (lambda c, f: variance(*f["std"], c.params["bound"]), "std"),
+    "ood": (lambda c, f: drops(f["ood"], c.params["e"]), "ood"),
     "kl": (lambda c, f: kl(*f["kl"], c.params["bound"]), "kl"),
 }  # fmt: skip

@@ -187,7 +187,15 @@ def write_figures(study: StudyData | str | Path, tau: float | None = None) -> li
             ax.legend(loc="best", fontsize=8)
             prefix = "training_loss" if loss else metric
             name = f"{prefix}_{config['scheduler']}-{variant_file_name(label)}"
-            caption = f"{title}; median and inter-quartile band over seeds."
+            drawn = f"running-minimum training loss (nats per {per})" if loss else (
+                f"best-so-far validation {metric}" + (" (%)" if metric == "accuracy" else "")
+            )  # fmt: skip
+            caption = (
+                f"{where}, {label}: {drawn} against study time ({time_axis(config)[1]}); "
+                f"median (line) and inter-quartile range (band) over {n} seed{'s' * (n != 1)}"
+                + ("" if loss or tau is None else "; dashed: the target tau")
+                + "."
+            )
             files.append(_save(figure, out, name, caption))
     if ran:
         files.append(_comparison(study, ran, colours, grid, tau, out))
@@ -214,7 +222,11 @@ def _comparison(
         )
     _tau_line(ax, study, tau)
     ax.legend(loc="best", fontsize=8, title="variant (seeds)", title_fontsize=8)
-    caption = f"{title} over up to {n} seeds, faint inter-quartile bands."
+    caption = (
+        f"{study.config['benchmark']}, {study.config['scheduler']}: best-so-far validation "
+        f"{study.metric} of every variant against study time ({time_axis(study.config)[1]}); "
+        f"median over seeds (up to {n}) with a faint inter-quartile band."
+    )
     return _save(figure, out, f"{study.metric}_comparison", caption)
 
 
@@ -241,5 +253,9 @@ def _trajectories(
             )
     _tau_line(ax, study, tau)
     ax.legend(loc="best", fontsize=8, title="variant (seeds)", title_fontsize=8)
-    caption = f"{title}: best-so-far of each of the {n} runs, coloured by variant."
+    caption = (
+        f"{study.config['benchmark']}, {study.config['scheduler']}: best-so-far validation "
+        f"{study.metric} of each of the {n} runs (one per variant and seed) against study time "
+        f"({time_axis(study.config)[1]}), coloured by variant."
+    )
     return _save(figure, out, f"{study.metric}_trajectories", caption)

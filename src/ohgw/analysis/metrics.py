@@ -156,6 +156,8 @@ def overhead(rows: Sequence[Row]) -> dict[str, Any]:
     ``warm_seconds`` are the same in all rows of a trial and count once. ``compute_seconds``
     includes the warm start. Peak memory is the largest ``peak_memory_bytes`` with its
     ``memory_measure`` (mixed measures raise: CPU RSS and CUDA allocations do not compare).
+    Rows without the measured columns (a published export keeps only the deterministic ones)
+    give NaN seconds and ``None`` peak memory.
     """
     last = _last_rows(rows)
     if not last:
@@ -164,8 +166,16 @@ def overhead(rows: Sequence[Row]) -> dict[str, Any]:
     total_flops = warm_flops + sum(
         _number(r, "train_flops") + _number(r, "eval_flops") for r in last.values()
     )
-    warm_seconds = sum(_number(r, "warm_seconds") for r in last.values())
-    compute_seconds = sum(_number(r, "compute_seconds") for r in last.values())
+    timed = all("warm_seconds" in r and "compute_seconds" in r for r in last.values())
+    warm_seconds = sum(_number(r, "warm_seconds") for r in last.values()) if timed else math.nan
+    compute_seconds = (
+        sum(_number(r, "compute_seconds") for r in last.values()) if timed else math.nan
+    )
+    peak = (
+        int(max(_number(r, "peak_memory_bytes") for r in rows))
+        if all("peak_memory_bytes" in r for r in rows)
+        else None
+    )
     measures = {_field(r, "memory_measure") for r in rows}
     if len(measures) > 1:
         raise ValueError(f"The field `memory_measure` mixes {sorted(measures)}.")
@@ -177,8 +187,23 @@ def overhead(rows: Sequence[Row]) -> dict[str, Any]:
         "warm_seconds": warm_seconds,
         "compute_seconds": compute_seconds,
         "warm_seconds_share": warm_seconds / compute_seconds if compute_seconds > 0 else math.nan,
-        "peak_memory_bytes": int(max(_number(r, "peak_memory_bytes") for r in rows)),
+        "peak_memory_bytes": peak,
         "memory_measure": measures.pop(),
+    }
+
+
+def trial_counts(rows: Sequence[Row]) -> dict[str, int]:
+    """How many trials the rows hold, how many diverged (a row with status "diverged") and how
+    many had a non-finite warm start (``warm_non_finite``: the step was skipped)."""
+    trials: dict[tuple[Any, Any, int], list[Row]] = {}
+    for row in rows:
+        trials.setdefault(_trial(row), []).append(row)
+    return {
+        "trials": len(trials),
+        "diverged": sum(any(r.get("status") == "diverged" for r in t) for t in trials.values()),
+        "warm_non_finite": sum(
+            any(r.get("warm_non_finite") in (True, "True", 1) for r in t) for t in trials.values()
+        ),
     }
 
 

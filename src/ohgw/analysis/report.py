@@ -28,12 +28,18 @@ from ohgw.analysis import stats as st
 from ohgw.analysis.figures import display
 from ohgw.analysis.figures import time_axis
 from ohgw.analysis.figures import write_figures
+from ohgw.analysis.published import is_published
+from ohgw.analysis.published import load_published
+from ohgw.slurm_accounting import SLURM_KEY
+from ohgw.store import FILENAME
+from ohgw.store import Store
 from ohgw.study_dir import StudyData
 from ohgw.study_dir import load_study
 from ohgw.variants import parse_variant
 
 Block = tuple[Any, ...]  # ("h1"|"h2"|"p", text), ("ul", items), ("table", head, rows), ("img", f)
 N_PERM = 200  # label permutations of the KL test
+OOD_FILE = "ood_perplexity.txt"  # scripts/ood_perplexity.py's output, beside the study
 SCALE_NOTE = (
     "A claim is judged on what transfers across scale: relative changes, shares and "
     "distributions, with this study's tau and clock in place of the paper's (T@93 % or "
@@ -72,21 +78,24 @@ def baseline_for(label: str, ran: Sequence[str]) -> str | None:
 
 def _std_ci(b: np.ndarray, t: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
     """Paired bootstrap 95 % CI of std(t) / std(b); NaN when most resamples have no spread."""
+    if b.size < 2:
+        return math.nan, math.nan
     idx = np.random.default_rng(0).integers(0, b.size, size=(n_boot, b.size))
     sb, stt = np.std(b[idx], axis=1, ddof=1), np.std(t[idx], axis=1, ddof=1)
     ratios = stt[sb > 0] / sb[sb > 0]
-    if b.size < 2 or ratios.size < n_boot / 2:
+    if ratios.size < n_boot / 2:
         return math.nan, math.nan
     low, high = np.percentile(ratios, [2.5, 97.5])
     return float(low), float(high)
 
 
 def _kl_test(b: np.ndarray, t: np.ndarray) -> tuple[float, float, tuple[int, int], int]:
-    """KL(treated || baseline) of the final psi and its label-permutation p (NaN when the arms
-    are too small for a covariance: fewer than d + 2 final trials)."""
+    """KL(treated || baseline) of the final psi and its label-permutation p; both NaN when the
+    arms are too small for a covariance (fewer than d + 2 final trials: the fitted Gaussian is
+    the ridge in all but a few directions, and the KL of such fits runs to 1e5 nats)."""
     n, d = (len(b), len(t)), b.shape[1]
     if min(n) < d + 2:
-        return (st.gaussian_kl(t, b) if min(n) >= 2 else math.nan), math.nan, n, d
+        return math.nan, math.nan, n, d
     value = st.gaussian_kl(t, b)
     pooled, rng, hits = np.vstack([b, t]), np.random.default_rng(0), 0
     for _ in range(N_PERM):
@@ -115,7 +124,12 @@ def analyse(study: StudyData, tau: float | None) -> dict[str, Any]:
         s["auc"] = [
             display(metric, me.normalised_auc(r, mode, budget, worst)) for r in runs.values()
         ]
-        _safe(s, "overhead", lambda rs=runs: me.overhead([x for r in rs.values() for x in r]))
+        rows = [x for r in runs.values() for x in r]
+        _safe(s, "overhead", lambda rows=rows: me.overhead(rows))
+        measured = getattr(study, "measured", {}).get(label)
+        if s["overhead"] and measured:  # a published study: the store's measured quantities
+            s["overhead"].update({k: v for k, v in measured.items() if v is not None})
+        s["counts"] = me.trial_counts(rows)
         summary[label] = s
     evidence: dict[str, dict[str, Any]] = {}
     for label in ran:
@@ -146,11 +160,35 @@ def analyse(study: StudyData, tau: float | None) -> dict[str, Any]:
         rows_t = [x for k in seeds for x in study.runs[label][k]]
         psi = me.final_psi(rows_b, names), me.final_psi(rows_t, names)
         _safe(e, "kl", lambda psi=psi: _kl_test(*psi))
+    ood = read_ood(study.directory)
+    for label, e in evidence.items():
+        if ood is None:
+            e["ood_why"] = f"no {OOD_FILE} beside the study (scripts/ood_perplexity.py)"
+            continue
+        seeds = sorted(set(ood.get(label, {})) & set(ood.get(e["baseline"], {})))
+        if seeds:
+            pair = [ood[e["baseline"]][k] for k in seeds], [ood[label][k] for k in seeds]
+            _safe(e, "ood", lambda p=pair: st.paired_test_metric(*p))
+        else:
+            e["ood_why"] = f"{OOD_FILE} holds no paired seeds of {label} and {e['baseline']}"
     return {"ran": ran, "summary": summary, "evidence": evidence, "tau": tau}
 
 
+def read_ood(directory: Path) -> dict[str, dict[int, float]] | None:
+    """Out-of-domain perplexity per variant and seed from ``OOD_FILE`` (None when absent)."""
+    path = Path(directory) / OOD_FILE
+    if not path.is_file():
+        return None
+    lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x and x[0] != "#"]
+    rows = [dict(zip(lines[0].split(","), x.split(","), strict=True)) for x in lines[1:]]
+    out: dict[str, dict[int, float]] = {}
+    for row in rows:
+        out.setdefault(row["variant"], {})[int(row["seed"])] = float(row["ood"])
+    return out
+
+
 def _memory(b: dict[str, Any] | None, t: dict[str, Any] | None) -> tuple[float | None, str]:
-    if not b or not t:
+    if not b or not t or b["peak_memory_bytes"] is None or t["peak_memory_bytes"] is None:
         return None, "peak memory was not measured"
     if b["memory_measure"] != "cuda_max_allocated" or t["memory_measure"] != b["memory_measure"]:
         why = f"peak memory is {t['memory_measure']}, which cannot isolate the warm start"
@@ -180,8 +218,8 @@ def _ci(d: dict[str, Any] | None, key: str, scale: float = 1.0, unit: str = "") 
     """``value (CI low, CI high), p`` of a paired comparison; empty without one."""
     if not d:
         return ""
-    low, high = scale * d["ci_low"], scale * d["ci_high"]
-    text = f"{scale * d[key]:+.3g}{unit} ({low:+.3g}, {high:+.3g})"
+    low, high = _num(scale * d["ci_low"], "+.3g"), _num(scale * d["ci_high"], "+.3g")
+    text = f"{scale * d[key]:+.3g}{unit} ({low}, {high})"
     return text + ("" if math.isnan(d["p_value"]) else f", p = {d['p_value']:.2g}")
 
 
@@ -193,7 +231,8 @@ def _time_row(label: str, s: dict[str, Any], e: dict[str, Any], c: dict[str, Any
         f"{_num(sd[0], '.2f')} ({_num(sd[1][0], '.2f')}, {_num(sd[1][1], '.2f')})" if sd else ""
     )
     bound = ">= " if 2 * s["censored"] >= len(s["seeds"]) else ""  # the median is censored
-    hours = f"{bound}{me.worker_hours(median, c['workers']):.3g}"
+    gpus = (c.get("slurm") or {}).get("gpus")
+    hours = f"{bound}{median * (gpus or c['workers']) / 3600:.3g}"
     change = _ci(e.get("t_tau"), "relative_change", 100, " %")
     times = s["t_tau"] / scale
     head = [label, len(s["seeds"]), s["censored"], f"{bound}{median / scale:.3g}", _ms(times)]
@@ -207,15 +246,25 @@ def _final_row(label: str, s: dict[str, Any], e: dict[str, Any]) -> list[Any]:
 
 
 def _cost_row(label: str, s: dict[str, Any], e: dict[str, Any]) -> list[Any]:
-    o, kl = s["overhead"], e.get("kl")
+    o, kl, n = s["overhead"], e.get("kl"), s["counts"]
+    counts = [f"{n[k]} of {n['trials']}" for k in ("diverged", "warm_non_finite")]
     if not o:
-        return [label, "n/a", "n/a", "n/a", ""]
-    memory = f"{o['peak_memory_bytes'] / 2**20:.0f} MiB ({o['memory_measure']})"
+        return [label, "n/a", "n/a", "n/a", "", *counts]
+    memory = "n/a"
+    if o["peak_memory_bytes"] is not None:
+        memory = f"{o['peak_memory_bytes'] / 2**20:.0f} MiB ({o['memory_measure']})"
     kl_text = (
         f"{_num(kl[0], '.3g')} (p = {_num(kl[1], '.2g')}, {kl[2][1]}/{kl[2][0]})" if kl else ""
     )
-    shares = [f"{100 * o[k]:.2f} %" for k in ("warm_flops_share", "warm_seconds_share")]
-    return [label, *shares, memory, kl_text]
+    shares = [_num(100 * o[k], ".2f") + " %" for k in ("warm_flops_share", "warm_seconds_share")]
+    return [label, *[x.replace("n/a %", "n/a") for x in shares], memory, kl_text, *counts]
+
+
+def _ood_row(label: str, e: dict[str, Any]) -> list[Any]:
+    d = e["ood"]
+    means = [f"{d[k]:.2f} +- {_num(d[k.replace('mean', 'std')], '.2g')}" for k in
+             ("mean_baseline", "mean_treated")]  # fmt: skip
+    return [label, e["baseline"], d["n"], *means, _ci(d, "mean_difference")]
 
 
 def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
@@ -238,6 +287,13 @@ def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
         ),
         "tau: " + ("none; T@tau was not computed" if tau is None else f"{tau:g} ({study.metric})"),
     ]
+    slurm = c.get("slurm")
+    if slurm:
+        lines.append(
+            f"Slurm accounting (sacct): {len(slurm['jobs'])} jobs, {slurm['gpus']} GPUs, "
+            f"{slurm['total'] / 3600:.3g} GPU-hours in all; T@tau in GPU-hours is T@tau x "
+            f"{slurm['gpus']} GPUs."
+        )
     return lines + ([f"Unfinished runs left out: {study.left_out}."] if study.left_out else [])
 
 
@@ -250,7 +306,9 @@ def _blocks(study: StudyData, result: dict[str, Any], figures: list[Any]) -> lis
         blocks += [("p", "T@tau was not computed: the study set no tau (pass one to the report).")]
     else:
         head = ["variant", "n", "censored", f"T@tau median ({time_axis(c)[1]})", "mean +- std"]
-        head += ["median worker-h", "vs baseline (95 % CI), p", "std ratio (95 % CI)"]
+        slurm = c.get("slurm")
+        hours = f"median GPU-h (Slurm, {slurm['gpus']} GPUs)" if slurm else "median worker-h"
+        head += [hours, "vs baseline (95 % CI), p", "std ratio (95 % CI)"]
         rows = [_time_row(v, summary[v], evidence.get(v, {}), c) for v in ran]
         blocks += [("h2", "Time to target (a censored run counts as the budget)")]
         blocks += [("table", head, rows)]
@@ -260,9 +318,21 @@ def _blocks(study: StudyData, result: dict[str, Any], figures: list[Any]) -> lis
     rows = [_final_row(v, summary[v], evidence.get(v, {})) for v in ran]
     blocks += [("h2", "Final metric and anytime performance"), ("table", head, rows)]
     head = ["variant", "warm FLOPs share", "warm wall-time share", "peak memory"]
-    head += ["KL vs baseline (p, final trials)"]
+    head += ["KL vs baseline (p, final trials)", "diverged trials", "non-finite warm starts"]
     rows = [_cost_row(v, summary[v], evidence.get(v, {})) for v in ran]
     blocks += [("h2", "Cost and bias"), ("table", head, rows)]
+    if any(e.get("ood") for e in evidence.values()):
+        from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
+
+        head = ["variant", "vs", "n", "baseline (mean +- std)", "treated (mean +- std)"]
+        head += ["difference (95 % CI), p"]
+        rows = [_ood_row(v, e) for v, e in evidence.items() if e.get("ood")]
+        note = (
+            f"The configuration each run picked by validation, retrained on the CPU to its "
+            f"resource with the same spec and evaluated on text of another domain "
+            f"({OUT_OF_DOMAIN_NOTE}); {OOD_FILE} beside this report holds each run's numbers."
+        )
+        blocks += [("h2", "Out-of-domain perplexity"), ("p", note), ("table", head, rows)]
     verdicts = [cl.assess(claim, metric, evidence, c["scheduler"]) for claim in cl.CLAIMS]
     tested = [v for v in verdicts if v.verdict != cl.UNTESTED]
     rows = [[v.claim.title, v.claim.published, v.measured or "n/a", v.verdict] for v in tested]
@@ -288,7 +358,10 @@ def _md(blocks: list[Block]) -> str:
             out.append("")
         else:
             f = rest[0]
-            out.append(f"![{f.name}](figures/{f.png.name})\n\n*{f.caption}* (PDF: {f.pdf.name})\n")
+            out.append(
+                f"![{f.name}](figures/{f.png.name})\n\n*{f.caption}* "
+                f"([PDF](figures/{f.pdf.name}))\n"
+            )
     return "\n".join(out)
 
 
@@ -334,9 +407,23 @@ def _html(blocks: list[Block], title: str) -> str:
     )  # fmt: skip
 
 
+def load(study_dir: str | Path) -> StudyData:
+    """A study directory (its store) or a published study (``ohgw.analysis.published``), with
+    the Slurm accounting, when recorded, as ``config["slurm"]``."""
+    if not (Path(study_dir) / FILENAME).is_file() and is_published(study_dir):
+        study = load_published(study_dir)
+        slurm = study.slurm
+    else:
+        study = load_study(study_dir)
+        with Store(study_dir, readonly=True) as store:
+            slurm = store.get_meta(SLURM_KEY)
+    study.config = {**study.config, "slurm": slurm}
+    return study
+
+
 def write_report(study_dir: str | Path, tau: float | None = None) -> tuple[Path, Path]:
     """Write the figures, ``report.md`` and ``report.html``; ``tau`` overrides the config's."""
-    study = load_study(study_dir)
+    study = load(study_dir)
     tau = study.config.get("tau") if tau is None else tau
     figures = write_figures(study, tau)
     blocks = _blocks(study, analyse(study, tau), figures)
@@ -359,3 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print("\n".join(str(p) for p in paths))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
