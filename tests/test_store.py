@@ -95,12 +95,12 @@ def test_rows_are_sorted_and_filtered(tmp_path: Path) -> None:
 def test_wal_while_open_and_one_plain_file_when_closed(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         store.add_rows(_grid()[:3])
-        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         other = Store(tmp_path)  # a second writer: the first to close leaves the WAL on
         other.add_rows(_grid()[3:5])
         other.close()
-        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         store.add_rows(_grid()[5:6])
     # the last to close checkpoints and leaves the rollback journal: no -wal/-shm needed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]

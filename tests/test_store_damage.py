@@ -93,7 +93,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 def _open_and_read(directory: Path, readonly: bool) -> None:
-    with Store(directory, readonly=readonly) as store:
+    with Store(directory, readonly=True) if readonly else Store(directory) as store:
         store.get_meta("config")
         store.done()
         store.rows()
