@@ -40,6 +40,7 @@ from ohgw.analysis.metrics import picked_row
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
+from ohgw.study.pair import trial_seed
 from ohgw.trial import CHECKPOINT_FILE
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
@@ -63,11 +64,6 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     """The committed rows of a study, numbers parsed."""
     with gzip.open(path, "rt", newline="") as handle:
         return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-
-
-def trial_seed(seed: int, trial_id: int) -> int:
-    """As ``ohgw.study.simulate.trial_seed`` (theta_0 and data order of a trial)."""
-    return seed * 100_003 + trial_id
 
 
 @functools.cache
