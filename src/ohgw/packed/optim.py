@@ -94,43 +94,49 @@ class PackedOptimizer:
                     "exp_avg_sq": self.state["v"][name][slot].clone(),
                 }
 
-    def _per_slot(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        shape = (self.width,) + (1,) * (like.dim() - 1)
-        return values.to(device=like.device, dtype=like.dtype).view(shape)
-
     @torch.no_grad()
     def step(self, params: Stacked, grads: Stacked) -> None:
-        """One in-place update of every slot."""
+        """One in-place update of every slot (per-slot factors moved to the device once)."""
         if isinstance(self.kind, SGD):
             self._sgd(params, grads)
         else:
             self._adamw(params, grads)
         self.steps += 1
 
+    def _on_device(self, **values: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v.to(device=self.device, dtype=self.dtype) for k, v in values.items()}
+
     def _sgd(self, params: Stacked, grads: Stacked) -> None:
         first = (self.steps == 0).to(self.device)
+        f = self._on_device(lr=self.hp["lr"], wd=self.hp["weight_decay"], mom=self.hp["momentum"])
         for name in self.names:
             p, g, buf = params[name], grads[name], self.state["buf"][name]
-            lr, wd, mom = (
-                self._per_slot(self.hp[r], p) for r in ("lr", "weight_decay", "momentum")
-            )
+            shape = (self.width,) + (1,) * (p.dim() - 1)
+            lr, wd, mom = (f[k].view(shape) for k in ("lr", "wd", "mom"))
             g = g + wd * p
-            new = torch.where(first.view((-1,) + (1,) * (p.dim() - 1)), g, buf * mom + g)
-            buf.copy_(new)
+            buf.copy_(torch.where(first.view(shape), g, buf * mom + g))
             direction = g + mom * buf if self.kind.nesterov else buf
             p.sub_(lr * direction)
 
     def _adamw(self, params: Stacked, grads: Stacked) -> None:
         hp, step = self.hp, self.steps + 1
         b1, b2 = hp["beta1"], hp["beta2"]
-        decay = 1 - hp["lr"] * hp["weight_decay"]
-        step_size = hp["lr"] / (1 - b1**step)
-        correction2_sqrt = (1 - b2**step) ** 0.5
+        f = self._on_device(
+            decay=1 - hp["lr"] * hp["weight_decay"],
+            step_size=hp["lr"] / (1 - b1**step),
+            correction2_sqrt=(1 - b2**step) ** 0.5,
+            one_minus_b1=1 - b1,
+            b2=b2,
+            one_minus_b2=1 - b2,
+            eps=hp["eps"],
+        )
         for name in self.names:
             p, g = params[name], grads[name]
             m, v = self.state["m"][name], self.state["v"][name]
-            p.mul_(self._per_slot(decay, p))
-            m.lerp_(g, self._per_slot(1 - b1, p))
-            v.mul_(self._per_slot(b2, p)).add_(self._per_slot(1 - b2, p) * g * g)
-            denom = v.sqrt() / self._per_slot(correction2_sqrt, p) + self._per_slot(hp["eps"], p)
-            p.sub_(self._per_slot(step_size, p) * m / denom)
+            shape = (self.width,) + (1,) * (p.dim() - 1)
+            s = {k: t.view(shape) for k, t in f.items()}
+            p.mul_(s["decay"])
+            m.lerp_(g, s["one_minus_b1"])
+            v.mul_(s["b2"]).add_(s["one_minus_b2"] * g * g)
+            denom = v.sqrt() / s["correction2_sqrt"] + s["eps"]
+            p.sub_(s["step_size"] * m / denom)
