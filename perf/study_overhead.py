@@ -21,8 +21,8 @@ import ohgw.trial
 from ohgw.benchmarks.cifar10 import Cifar10Benchmark
 from ohgw.schedulers.synetune import SyneTuneScheduler
 from ohgw.store import Store
-from ohgw.study.study import StudyConfig
-from ohgw.study.study import run_study
+from ohgw.study.config import StudyConfig
+from ohgw.study.runner import run_study
 
 SPENT: dict[str, float] = defaultdict(float)
 

@@ -66,7 +66,9 @@ def import_graph() -> dict[str, set[str]]:
         plain = {m for m in imported if not m.endswith(":from")}
         for entry in imported - plain:  # `from a import x`: a itself unless every x is a module
             base = entry.removesuffix(":from")
-            names = {m for m in plain if m.startswith(base + ".") and "." not in m[len(base) + 1 :]}
+            names = {
+                m for m in plain if m.startswith(base + ".") and "." not in m[len(base) + 1 :]
+            }
             if not names <= set(modules):
                 plain.add(base)
         graph[name] = {m for m in plain if m in modules and m != name}

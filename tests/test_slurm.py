@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from omegaconf import OmegaConf
 
 from ohgw import slurm
-from ohgw.study.study import StudyConfig
+from ohgw.study.config import StudyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = [
@@ -32,7 +32,7 @@ CLUSTER = [
     "hydra.launcher.timeout_min=240",
     "hydra.launcher.gpus_per_node=1",
     "hydra.launcher.cpus_per_task=8",
-    "study.address=postgresql://ohgw@db.example/ohgw",
+    "study.optuna_storage=postgresql://ohgw@db.example/ohgw",
     "study.directory=/shared/runs/cifar",
     "study.device=cuda",
 ]
@@ -40,6 +40,7 @@ CLUSTER = [
 
 def _compose(overrides: list[str]) -> DictConfig:
     setup_globals()  # Hydra's resolvers (${now:...}), as a Hydra app registers them
+    slurm.register_schema()  # the `study` block's schema, as `python -m ohgw.slurm` does
     with initialize_config_module("ohgw.conf.slurm", version_base="1.3"):
         return compose("slurm", overrides=overrides, return_hydra_config=True)
 
@@ -108,10 +109,10 @@ def test_the_sbatch_script_has_the_settings(fake_srun: None, tmp_path: Path) -> 
 def test_a_worker_job_runs_one_optuna_worker_of_the_study() -> None:
     cfg = _compose([*CLUSTER, "study.seeds=5", "study.budget=600"])
     command = slurm.job_command(cfg)
-    assert command[:4] == [sys.executable, "-m", "ohgw.study.optuna_backend", command[3]]
+    assert command[:4] == [sys.executable, "-m", "ohgw.study.engines.optuna_engine", command[3]]
     config = StudyConfig.from_dict(json.loads(command[3]))
-    assert config.clock == "optuna"
-    assert config.address == "postgresql://ohgw@db.example/ohgw"
+    assert config.engine == "optuna"
+    assert config.optuna_storage == "postgresql://ohgw@db.example/ohgw"
     assert config.directory == "/shared/runs/cifar"
     assert (config.seeds, config.budget, config.workers, config.device) == (5, 600, 1, "cuda")
     # Every job of the sweep runs the same study: they are workers of it.
@@ -120,11 +121,11 @@ def test_a_worker_job_runs_one_optuna_worker_of_the_study() -> None:
 
 
 def test_shard_and_trial_jobs(tmp_path: Path) -> None:
-    cfg = _compose(["job=shard", "shards=4", "worker=2", "study.clock=simulated"])
+    cfg = _compose(["job=shard", "shards=4", "worker=2", "study.engine=simulated"])
     command = slurm.job_command(cfg, base=tmp_path)
     assert command[:3] == [sys.executable, "-c", slurm.RUN_STUDY]
     config = StudyConfig.from_dict(json.loads(command[3]))
-    assert (config.shard, config.clock) == ("2/4", "simulated")
+    assert (config.shard, config.engine) == ("2/4", "simulated")
     assert config.directory == str(tmp_path / "runs" / "slurm")
     trial = slurm.job_command(_compose(["job=trial", "spec=specs/t0.json"]), base=tmp_path)
     assert trial == [sys.executable, "-m", "ohgw.cli", "trial", str(tmp_path / "specs/t0.json")]
@@ -135,8 +136,8 @@ def test_shard_and_trial_jobs(tmp_path: Path) -> None:
     [
         (["job=nope"], "`job`"),
         (["job=trial"], "`spec`"),
-        (["study.clock=simulated"], "`study.clock`"),
-        (["study.address=not-a-url"], "`address`"),
+        (["study.engine=simulated"], "`study.engine`"),
+        (["study.optuna_storage=not-a-url"], "`optuna_storage`"),
         (["job=shard", "shards=2", "worker=2"], "`worker`"),
     ],
 )

@@ -14,11 +14,18 @@ import optuna
 import pytest
 
 from ohgw.analysis.report import write_report
+from ohgw.benchmarks.base import make_benchmark
 from ohgw.store import Store
-from ohgw.study import optuna_backend as ob
-from ohgw.study.simulate import trial_seed
-from ohgw.study.study import StudyConfig
-from ohgw.study.study import run_study
+from ohgw.study.config import StudyConfig
+from ohgw.study.engines import optuna_engine
+from ohgw.study.engines import optuna_liveness as liveness
+from ohgw.study.engines import optuna_pair
+from ohgw.study.engines.optuna_pair import ROW
+from ohgw.study.engines.optuna_pair import start_time
+from ohgw.study.engines.optuna_paired import open_storage
+from ohgw.study.engines.optuna_paired import study_name
+from ohgw.study.pair import trial_seed
+from ohgw.study.runner import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = {"train_size": 128, "val_size": 64, "test_size": 64}
@@ -38,15 +45,15 @@ def _config(directory: Path, scheduler: str) -> StudyConfig:
         workers=1,
         budget=BUDGET[scheduler],
         max_resource=3,
-        clock="optuna",
+        engine="optuna",
     )
 
 
 # The same study settings as `ohgw study`, without the report at the end (a few seconds).
 SCRIPT = """
 import sys
-from ohgw.study.config import load_study_config
-from ohgw.study.study import run_study
+from ohgw.study.config_files import load_study_config
+from ohgw.study.runner import run_study
 run_study(load_study_config(sys.argv[1:]), progress=False)
 """
 
@@ -68,7 +75,7 @@ def _command(config: StudyConfig, cli: bool) -> list[str]:
         f"workers={config.workers}",
         f"budget={config.budget}",
         f"max_resource={config.max_resource}",
-        "clock=optuna",
+        "engine=optuna",
     ]
 
 
@@ -98,10 +105,10 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ]
         logs = [p.communicate(timeout=300)[0] for p in procs]
         assert [p.returncode for p in procs] == [0, 0], logs
-        storage = ob.open_storage(config)
+        storage = open_storage(config)
         trials = {
             label: optuna.load_study(
-                study_name=ob.study_name(label, 0, 0), storage=storage
+                study_name=study_name(label, 0, 0), storage=storage
             ).get_trials(deepcopy=False)
             for label in config.variants
         }
@@ -130,9 +137,9 @@ def test_two_processes_share_trials_none_lost_or_duplicated(
         assert numbers == list(range(len(trials))), (label, numbers)
         assert len(trials) >= 2  # ~2 s per warm-started trial; fewer under load
         assert all(t.state.is_finished() for t in trials)
-        owners |= {t.user_attrs[ob.WORKER] for t in trials}
+        owners |= {t.user_attrs[liveness.WORKER] for t in trials}
         # Each trial number has exactly one configuration: the paired seed's.
-        space = ob.make_benchmark("cifar10-mini", **OPTIONS).space
+        space = make_benchmark("cifar10-mini", **OPTIONS).space
         for t in trials:
             assert t.params == space.sample(trial_seed(0, t.number))
     assert {int(o.rpartition(":")[2]) for o in owners} == set(study["pids"])
@@ -143,12 +150,12 @@ def test_every_unit_of_every_trial_is_stored_once(studies: dict[str, Any], sched
     study = studies[scheduler]
     config = study["config"]
     for label, trials in study["trials"].items():
-        t0 = ob._start(trials)
+        t0 = start_time(trials)
         expected = {
             (t.number, unit["resource"]): unit
             for t in trials
             for key, unit in t.user_attrs.items()
-            if key.startswith(ob.ROW)
+            if key.startswith(ROW)
         }
         rows = [r for r in study["rows"] if r["variant"] == label]
         stored = [(r["trial_id"], r["resource"]) for r in rows]
@@ -165,13 +172,13 @@ def test_every_unit_of_every_trial_is_stored_once(studies: dict[str, Any], sched
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
 def test_the_pruner_prunes(studies: dict[str, Any], scheduler: str) -> None:
     trials = [t for ts in studies[scheduler]["trials"].values() for t in ts]
-    pruned = [t for t in trials if t.user_attrs.get(ob.END) == "pruned"]
+    pruned = [t for t in trials if t.user_attrs.get(liveness.END) == "pruned"]
     assert pruned
     assert all(t.state == optuna.trial.TrialState.PRUNED for t in pruned)
     # Pruned at a rung below max_resource: the pruner's decision, not the end of the budget.
     assert all(max(t.intermediate_values) < 3 for t in pruned)
     assert all(
-        t.user_attrs.get(ob.END) == "completed" for t in trials if t.state.name == "COMPLETE"
+        t.user_attrs.get(liveness.END) == "completed" for t in trials if t.state.name == "COMPLETE"
     )
 
 
@@ -195,7 +202,7 @@ def test_rows_have_the_simulated_clocks_columns(studies: dict[str, Any], tmp_pat
     simulated = replace(
         studies["hyperband"]["config"],
         directory=str(tmp_path),
-        clock="simulated",
+        engine="simulated",
         budget=0.25,
         workers=1,
     )
@@ -225,7 +232,8 @@ def test_rerun_of_a_finished_study_runs_no_trial(
     def no_trial(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished study ran a trial")
 
-    monkeypatch.setattr(ob, "run_trial", no_trial)
+    monkeypatch.setattr(optuna_pair, "run_trial", no_trial)
+    monkeypatch.setattr(optuna_engine, "run_trial", no_trial)
     config = studies["asha"]["config"]
     again = run_study(replace(config), progress=False, echo=lambda _: None)
     assert set(again) == {"baseline", "ohgw"}
@@ -236,30 +244,30 @@ def test_rerun_of_a_finished_study_runs_no_trial(
 def test_a_dead_workers_trial_is_failed_and_the_pair_starts_over(tmp_path: Path) -> None:
     """A running trial whose process is gone breaks the attempt; the next one starts clean."""
     config = replace(_config(tmp_path, "asha"), variants=["baseline"], budget=8.0)
-    storage = ob.open_storage(config)
+    storage = open_storage(config)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     study = optuna.create_study(
-        storage=storage, study_name=ob.study_name("baseline", 0, 0), direction="maximize"
+        storage=storage, study_name=study_name("baseline", 0, 0), direction="maximize"
     )
     trial = study.ask()
-    trial.set_user_attr(ob.WORKER, f"{ob.socket.gethostname()}:{dead.pid}")
+    trial.set_user_attr(liveness.WORKER, f"{liveness.socket.gethostname()}:{dead.pid}")
     run_study(config, progress=False, echo=lambda _: None)
-    old = optuna.load_study(study_name=ob.study_name("baseline", 0, 0), storage=storage)
-    assert [t.user_attrs.get(ob.END) for t in old.get_trials()] == ["stale"]
+    old = optuna.load_study(study_name=study_name("baseline", 0, 0), storage=storage)
+    assert [t.user_attrs.get(liveness.END) for t in old.get_trials()] == ["stale"]
     with Store(tmp_path) as store:
         summary = store.done()[("baseline", 0)]
-        assert summary["optuna_study"] == ob.study_name("baseline", 0, 1)
+        assert summary["optuna_study"] == study_name("baseline", 0, 1)
         assert summary["units"] == len(store.rows()) > 0
 
 
 def test_bad_settings_are_named() -> None:
     config = _config(Path("unused"), "asha")
-    with pytest.raises(ValueError, match="`address`"):
-        ob.check_settings(replace(config, address="not-a-url"))
+    with pytest.raises(ValueError, match="`optuna_storage`"):
+        optuna_engine.check_settings(replace(config, optuna_storage="not-a-url"))
     with pytest.raises(ValueError, match="`reduction_factor`"):
-        ob.check_settings(replace(config, reduction_factor=1))
+        optuna_engine.check_settings(replace(config, reduction_factor=1))
     with pytest.raises(ValueError, match="`grace_period`"):
-        ob.check_settings(replace(config, grace_period=4))
+        optuna_engine.check_settings(replace(config, grace_period=4))
     with pytest.raises(ValueError, match="`scheduler`"):
-        ob.check_settings(replace(config, scheduler="pasha"))
+        optuna_engine.check_settings(replace(config, scheduler="pasha"))

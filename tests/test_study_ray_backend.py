@@ -2,7 +2,7 @@
 
 ``ray.cluster_utils.Cluster`` starts a head node (GCS, raylet, object store) and a second node
 with its own raylet, each a set of real processes with one CPU; the studies connect to it by
-address as ``ohgw study clock=ray address=...`` does, so two trials at once run on two nodes.
+address as ``ohgw study engine=ray ray_address=...`` does, so two trials at once run on two nodes.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from ray.cluster_utils import Cluster
 from ohgw.analysis.report import write_report
 from ohgw.benchmarks.cifar10 import DEFAULT_CONFIG
 from ohgw.store import Store
-from ohgw.study import ray_backend
-from ohgw.study.study import StudyConfig
-from ohgw.study.study import run_study
+from ohgw.study.config import StudyConfig
+from ohgw.study.engines import raytune
+from ohgw.study.runner import run_study
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
 from problems import overlapping_trials
@@ -64,8 +64,8 @@ def studies(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[
             workers=2,
             budget=budget,
             max_resource=3,
-            clock="ray",
-            address=cluster.address,
+            engine="ray",
+            ray_address=cluster.address,
         )
         summary = run_study(config, progress=False, echo=lambda _: None)
         with Store(config.directory) as store:
@@ -155,8 +155,8 @@ def test_rerun_of_a_finished_study_runs_no_tuner(
     def no_tuner(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished study started a tuner")
 
-    monkeypatch.setattr(ray_backend.tune, "Tuner", no_tuner)
-    monkeypatch.setattr(ray_backend.ray, "init", no_tuner)
+    monkeypatch.setattr(raytune.tune, "Tuner", no_tuner)
+    monkeypatch.setattr(raytune.ray, "init", no_tuner)
     study = studies["asha"]
     assert run_study(study["config"], progress=False, echo=lambda _: None) == study["summary"]
     with Store(study["config"].directory) as store:
@@ -165,13 +165,13 @@ def test_rerun_of_a_finished_study_runs_no_tuner(
 
 def test_pasha_with_too_few_rungs_is_refused_before_any_file(tmp_path: Path) -> None:
     config = StudyConfig(
-        directory=str(tmp_path / "study"), scheduler="pasha", max_resource=3, clock="ray"
+        directory=str(tmp_path / "study"), scheduler="pasha", max_resource=3, engine="ray"
     )
     with pytest.raises(ValueError, match="PASHA never promotes"):
         run_study(config, progress=False, echo=lambda _: None)
     assert not (tmp_path / "study").exists()
-    with pytest.raises(ValueError, match="`address`"):
-        run_study(replace(config, max_resource=10, address=""), progress=False)
+    with pytest.raises(ValueError, match="`ray_address`"):
+        run_study(replace(config, max_resource=10, ray_address=""), progress=False)
 
 
 def test_pasha_on_the_cluster_promotes_paused_trials_from_their_checkpoints(
@@ -188,8 +188,8 @@ def test_pasha_on_the_cluster_promotes_paused_trials_from_their_checkpoints(
         workers=2,
         budget=25.0,
         max_resource=10,  # rungs 1, 3, 9
-        clock="ray",
-        address=cluster.address,
+        engine="ray",
+        ray_address=cluster.address,
     )
     run_study(config, progress=False, echo=lambda _: None)
     with Store(config.directory) as store:

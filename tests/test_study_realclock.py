@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from ohgw.store import Store
-from ohgw.study import realclock
-from ohgw.study.study import StudyConfig
-from ohgw.study.study import run_study
+from ohgw.study.config import StudyConfig
+from ohgw.study.engines import realclock
+from ohgw.study.runner import run_study
 from problems import overlapping_trials
 
 BUDGET = 35.0  # wall-clock seconds per variant: a trial's first unit takes ~15 s here
@@ -32,12 +32,12 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         workers=2,
         budget=BUDGET,
         max_resource=3,
-        clock="real",
+        engine="real",
     )
     start = time.perf_counter()
     summary = run_study(real, progress=False, echo=lambda _: None)
     seconds = time.perf_counter() - start
-    simulated = replace(real, directory=str(root / "simulated"), clock="simulated", budget=0.9)
+    simulated = replace(real, directory=str(root / "simulated"), engine="simulated", budget=0.9)
     run_study(simulated, progress=False, echo=lambda _: None)
     with Store(real.directory) as store:
         real_rows = store.rows()
