@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import math
@@ -34,9 +35,19 @@ def run_script(path: Path) -> list[dict]:
     return [json.loads(m) for m in re.findall(r"\[tune-metric\]: (\{.*\})", done.stdout)]
 
 
-def test_example_marks_at_most_five_ohgw_lines() -> None:
-    marked = [line for line in EXAMPLE.read_text().splitlines() if line.endswith("# ohgw")]
+def test_the_at_most_five_marked_lines_are_the_whole_integration() -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    marked = [line for line in lines if line.endswith("# ohgw")]
     assert 1 <= len(marked) <= 5, marked
+    api = re.compile(r"\b(warm_start|SGD|record|warm)\b")
+    assert all(api.search(line) for line in marked), marked  # each marked line is the warm start
+    rest = ast.parse("\n".join(line for line in lines if not line.endswith("# ohgw")) + "\n")
+    names = {n.id for n in ast.walk(rest) if isinstance(n, ast.Name)}
+    imported = {a.asname or a.name for n in ast.walk(rest) if isinstance(n, ast.ImportFrom)
+                for a in n.names}  # fmt: skip
+    # what is left parses and names nothing of the warm start: no unmarked line belongs to it
+    assert not ({"warm_start", "SGD", "record", "warm"} & (names | imported))
+    assert "warm_start" in EXAMPLE.read_text()  # (the check above would pass on any script)
 
 
 def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:

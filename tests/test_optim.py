@@ -49,7 +49,13 @@ def test_missing_config_key_names_the_role() -> None:
 
 
 def test_constants_need_no_config_key() -> None:
-    SGD(momentum=0.9, weight_decay=0.0).check_config({"lr": 0.1})
+    kind = SGD(momentum=0.9, weight_decay=0.0)
+    assert kind.config_keys() == {"lr": "lr"}  # only lr is read from the config
+    kind.check_config({"lr": 0.1})  # accepted without momentum and weight_decay keys
+    resolved = kind.resolve({"lr": 0.1})
+    assert (resolved["lr"], resolved["momentum"], resolved["weight_decay"]) == (0.1, 0.9, 0.0)
+    with pytest.raises(ValueError, match="`lr` reads config key `lr`"):
+        kind.check_config({"momentum": 0.9})
 
 
 def test_adamw_with_zero_gradients_gives_finite_hypergradient() -> None:

@@ -217,4 +217,8 @@ def test_invalid_settings_name_their_field(kwargs: dict[str, Any], match: str) -
 
 def test_pasha_with_three_rungs_is_accepted() -> None:
     scheduler = make_scheduler("pasha", SPACE, metric="acc", mode="max", max_resource=10)
-    assert scheduler.suggest() is not None
+    first = scheduler.suggest()
+    assert first is not None and (first.trial_id, first.resume) == (0, False)
+    assert set(first.config) == set(SPACE) and first.config["width"] == 16
+    assert 1e-3 <= first.config["lr"] <= 1.0 and 0.0 <= first.config["momentum"] <= 0.99
+    assert scheduler.suggest().trial_id == 1  # a second new trial, not a resumed one

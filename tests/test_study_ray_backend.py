@@ -144,9 +144,12 @@ def test_trial_k_gets_the_same_config_and_theta0_in_both_variants(
 
 @pytest.mark.filterwarnings("ignore:Degrees of freedom:RuntimeWarning")  # one seed: no spread
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_the_report_is_written_unchanged(studies: dict[str, Any]) -> None:
+def test_the_report_reads_the_ray_study_as_any_other(studies: dict[str, Any]) -> None:
     md, html = write_report(studies["asha"]["config"].directory)
-    assert md.name == "report.md" and md.read_text() and html.exists()
+    text = md.read_text()
+    assert md.name == "report.md" and html.stat().st_size > 0
+    assert "on the ray clock" in text and "wall-clock time" in text  # not simulated seconds
+    assert "Variants (finished seeds): baseline (1), ohgw (1)." in text
 
 
 def test_rerun_of_a_finished_study_runs_no_tuner(
