@@ -328,11 +328,14 @@ class Store:
                 self._conn = sqlite3.connect(
                     self.path, isolation_level=None, timeout=_BUSY_TIMEOUT
                 )
-                self._set_wal()
-                self._conn.execute("PRAGMA synchronous=FULL")
             try:
-                self._check_schema()
+                if not readonly:
+                    self._conn.execute("PRAGMA synchronous=FULL")
+                self._check_schema()  # before the WAL switch: a file not ours is not written
+                if not readonly:
+                    self._set_wal()
             except BaseException:
+                self._failed = True  # closed without the checkpoint and mode switch
                 self.close()
                 raise
 
