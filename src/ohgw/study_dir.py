@@ -29,6 +29,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "optuna_storage": None,
     # A store written before the hyper-gradient path was a setting ran the full graph.
     "hypergrad": "graph",
+    "pack": 8,  # read only by engine=packed, which no older store ran
 }
 """Settings added after a study could have been stored: the value an older store ran with.
 
@@ -88,7 +89,7 @@ def load_study(study_dir: str | Path) -> StudyData:
     directory = Path(study_dir)
     if not (directory / FILENAME).is_file():
         raise ValueError(f"{directory} holds no study: {FILENAME} is missing.")
-    with Store(directory) as store:
+    with Store(directory, readonly=True) as store:
         config = store.get_meta(CONFIG_KEY)
         done = store.done()
         rows = store.rows()

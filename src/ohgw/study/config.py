@@ -48,6 +48,7 @@ class StudyConfig:
     optuna_storage: str | None = None
     cost: str = "flops"  # simulated engine: "flops" (deterministic) or "measured"
     flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
+    pack: int = 8  # engine packed: trials trained as one vectorised model (docs/studies.md)
     tau: float | None = None  # T@tau's target; None: the benchmark preset's (fixed in advance)
     benchmark_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"

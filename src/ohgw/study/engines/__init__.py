@@ -19,6 +19,7 @@ ENGINES: dict[str, tuple[str, str | None]] = {
     "real": ("ohgw.study.engines.realclock:RealClockEngine", None),
     "ray": ("ohgw.study.engines.raytune:RayEngine", "ray"),
     "optuna": ("ohgw.study.engines.optuna_engine:OptunaEngine", "optuna"),
+    "packed": ("ohgw.study.engines.packed:PackedEngine", None),
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import shutil
 from collections.abc import Callable
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ohgw.study.pair import TrialTemplate
 from ohgw.study.pair import safe_name
 from ohgw.study.pair import unit_row
 from ohgw.study.plan import Study
+from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
 
 
@@ -102,6 +104,36 @@ def simulate(
     on_event: Callable[[float], Any] | None = None,
 ) -> dict[str, Any]:
     """Run one (variant, seed) to its budget; rows go to ``store``; returns a summary."""
+    run = simulation(
+        template=template,
+        scheduler=scheduler,
+        label=label,
+        clock=clock,
+        store=store,
+        checkpoint_root=checkpoint_root,
+        on_event=on_event,
+    )
+    try:
+        spec = next(run)
+        while True:  # each unit the simulation asks for, trained here by the trial runner
+            spec = run.send(run_trial(spec, benchmark=benchmark)[-1])
+    except StopIteration as stop:
+        return stop.value
+
+
+def simulation(
+    *,
+    template: TrialTemplate,
+    scheduler: Scheduler,
+    label: str,
+    clock: Clock,
+    store: Store,
+    checkpoint_root: Path,
+    on_event: Callable[[float], Any] | None = None,
+) -> Generator[TrialSpec, dict[str, Any], dict[str, Any]]:
+    """``simulate`` as a generator: it yields the ``TrialSpec`` of each unit it needs trained
+    (``max_resource`` = the unit) and takes that unit's report (``run_trial(spec)[-1]``) back;
+    it returns the summary. The packed engine drives many of these at once."""
     seed = template.seed
     stored = {(r["trial_id"], r["resource"]): r for r in store.rows(label, seed)}
     configs: dict[int, dict[str, Any]] = {}
@@ -119,9 +151,10 @@ def simulate(
 
     def compute(
         trial_id: int, level: int, start: float, worker: int, charged: float | None = None
-    ) -> dict[str, Any]:
-        spec = template.spec(trial_id, configs[trial_id], level, checkpoint_root / str(trial_id))
-        report = run_trial(spec, benchmark=benchmark)[-1]
+    ) -> Generator[TrialSpec, dict[str, Any], dict[str, Any]]:
+        report = yield template.spec(
+            trial_id, configs[trial_id], level, checkpoint_root / str(trial_id)
+        )
         cost = charged if charged is not None else unit_cost(report, last_row.get(trial_id), clock)
         if clock.cost == "flops":
             known_cost.setdefault(level == 1, cost)
@@ -137,7 +170,9 @@ def simulate(
             cost=cost,
         )
 
-    def schedule(trial_id: int, start: float, worker: int) -> None:
+    def schedule(
+        trial_id: int, start: float, worker: int
+    ) -> Generator[TrialSpec, dict[str, Any], None]:
         nonlocal order
         level = levels[trial_id] = levels[trial_id] + 1
         row = stored.get((trial_id, level))
@@ -147,7 +182,7 @@ def simulate(
             end, pending = start + known_cost[level == 1], start
         else:
             if row is None:
-                row = compute(trial_id, level, start, worker)
+                row = yield from compute(trial_id, level, start, worker)
                 if row["time"] <= clock.budget:
                     store.add_rows([row])
             last_row[trial_id] = row
@@ -155,7 +190,7 @@ def simulate(
         heapq.heappush(events, (end, order, worker, trial_id, pending))
         order += 1
 
-    def fill_workers() -> None:
+    def fill_workers() -> Generator[TrialSpec, dict[str, Any], None]:
         while free:
             suggestion = scheduler.suggest()
             if suggestion is None:
@@ -164,9 +199,9 @@ def simulate(
             if not suggestion.resume:
                 configs[suggestion.trial_id] = dict(suggestion.config)
                 levels[suggestion.trial_id] = 0
-            schedule(suggestion.trial_id, now, worker)
+            yield from schedule(suggestion.trial_id, now, worker)
 
-    fill_workers()
+    yield from fill_workers()
     while events:
         end, _, worker, trial_id, pending = heapq.heappop(events)
         if end > clock.budget:
@@ -176,7 +211,9 @@ def simulate(
             # Charged the cost it was scheduled with. Shapes are fixed, so that is its FLOPs,
             # except for a diverged unit, which skips its evaluation and is charged it anyway.
             level = levels[trial_id]
-            row = compute(trial_id, level, pending, worker, charged=known_cost[level == 1])
+            row = yield from compute(
+                trial_id, level, pending, worker, charged=known_cost[level == 1]
+            )
             store.add_rows([row])
             last_row[trial_id] = row
         row = last_row[trial_id]
@@ -192,12 +229,12 @@ def simulate(
                 scheduler.on_complete(trial_id)
                 decision = Decision.STOP
         if decision == Decision.CONTINUE:
-            schedule(trial_id, now, worker)
+            yield from schedule(trial_id, now, worker)
             continue
         if decision == Decision.STOP:
             shutil.rmtree(checkpoint_root / str(trial_id), ignore_errors=True)
         free.append(worker)
         free.sort()
-        fill_workers()
+        yield from fill_workers()
     shutil.rmtree(checkpoint_root, ignore_errors=True)
     return {"trials": len(configs), "units": units, "end_time": now}
