@@ -37,6 +37,8 @@ def settings(name: str) -> dict:
     for key in ("directory", "shard", "clock", "address"):
         config.pop(key, None)
     config["hypergrad"] = "graph"
+    for key in ("budget", "flops_per_second"):  # YAML 1.1 reads 1.0e12 as a string
+        config[key] = float(config[key])
     return config
 
 
