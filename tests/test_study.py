@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from ohgw.store import Store
-from ohgw.study.config_files import load_study_config
 from ohgw.study.config import StudyConfig
+from ohgw.study.config_files import load_study_config
 from ohgw.study.runner import run_study
 
 TINY = {"train_size": 256, "val_size": 100, "test_size": 100, "width": 4}
@@ -260,3 +260,36 @@ def test_kill_9_and_rerun_loses_and_duplicates_nothing(tmp_path) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (killed / "results.csv").read_bytes() == expected
+
+
+def test_the_directory_spelling_is_no_part_of_the_identity_and_old_stores_continue(
+    tmp_path, monkeypatch
+) -> None:
+    """A copied study, ``runs/A/``, ``runs/A`` and an absolute path are one study; a store
+    written with the old names (clock, address, directory in the identity) is continued."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    settings = {"variants": ["baseline"], "budget": 1.0}
+    run_study(tiny_study("runs/A", **settings), progress=False, echo=lambda _: None)
+    before = (tmp_path / "runs/A/results.csv").read_bytes()
+    for spelling in ("runs/A/", str(tmp_path / "runs" / "A"), "./runs/A"):
+        lines: list[str] = []
+        run_study(tiny_study(spelling, **settings), progress=False, echo=lines.append)
+        assert not any(": baseline, seed 0: {" in line for line in lines), spelling  # no rerun
+    shutil.copytree(tmp_path / "runs/A", tmp_path / "copy")
+    run_study(tiny_study("copy", **settings), progress=False, echo=lambda _: None)
+    assert (tmp_path / "copy/results.csv").read_bytes() == before
+    with Store(tmp_path / "copy") as store:  # as a store of e5c84bf wrote it
+        stored = store.get_meta("config")
+        old = {k: v for k, v in stored.items() if k not in ("engine", "hypergrad")}
+        old.update(clock=stored["engine"], address=None, directory="runs/elsewhere")
+        old.pop("ray_address"), old.pop("optuna_storage")
+        store.put_meta("config", old)
+    # an old store ran the graph path (study_dir.LEGACY_DEFAULTS): continued with it only
+    with pytest.raises(ValueError, match="hypergrad"):
+        run_study(tiny_study("copy", **settings), progress=False, echo=lambda _: None)
+    run_study(tiny_study("copy", hypergrad="graph", **settings), progress=False, echo=len)
+    assert (tmp_path / "copy/results.csv").read_bytes() == before
+    with pytest.raises(ValueError, match="budget"):
+        run_study(tiny_study("copy", variants=["baseline"], budget=2.0, hypergrad="graph"))
