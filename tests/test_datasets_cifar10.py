@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-from ohgw.paths import find
 from ohgw.datasets.cifar10 import ARCHIVE_NAME
 from ohgw.datasets.cifar10 import BATCHES_DIR
 from ohgw.datasets.cifar10 import TEST_BATCH
@@ -26,6 +25,7 @@ from ohgw.datasets.cifar10 import load_cifar10_arrays
 from ohgw.datasets.cifar10 import stratified_split
 from ohgw.datasets.cifar10 import symmetric_label_noise
 from ohgw.datasets.cifar10 import to_tensor
+from ohgw.paths import find
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +253,42 @@ def test_bad_cached_tarball_is_deleted(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"MD5 checksum.*deleted"):
         load_cifar10_arrays(cache_dir=tmp_path, download=False, use_shared=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_truncated_npz_is_named_with_its_checksum_and_the_good_one(tmp_path) -> None:
+    from ohgw.datasets.cifar10 import NPZ_SHA256
+    from ohgw.datasets.cifar10 import check_cifar10
+    from ohgw.paths import DataError
+
+    bad = tmp_path / "cifar10" / "cifar10.npz"
+    bad.parent.mkdir()
+    arrays = {k: np.zeros(3, dtype=np.uint8) for k in ("x_train", "y_train", "x_test", "y_test")}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    bad.write_bytes(buffer.getvalue()[:200])  # cut short, as `head -c` would
+    actual = hashlib.sha256(bad.read_bytes()).hexdigest()
+    for call in (check_cifar10, lambda root: load_cifar10_arrays(root=root, download=False)):
+        with pytest.raises(DataError) as error:
+            call(tmp_path)
+        message = str(error.value)
+        assert str(bad) in message and "BadZipFile" in message
+        assert actual in message and NPZ_SHA256 in message and "sha256sum -c" in message
+
+
+def test_no_data_and_no_network_says_where_it_looked(tmp_path, monkeypatch) -> None:
+    import ohgw.datasets.cifar10 as module
+    from ohgw.paths import DataError
+
+    def nowhere(relative: str):
+        raise FileNotFoundError(f"{relative} was not found in any data folder")
+
+    monkeypatch.setattr(module, "find", nowhere)
+    monkeypatch.setattr(module, "CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    monkeypatch.setenv("OHGW_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DataError) as error:
+        module.check_cifar10()
+    message = str(error.value)
+    assert "looked in: shared data (cifar10/cifar10.npz was not found" in message
+    assert str(tmp_path / "cache" / ARCHIVE_NAME) in message
+    assert "The download of http://127.0.0.1:9/" in message and "failed" in message
+    assert not (tmp_path / "cache" / ARCHIVE_NAME).exists()

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from ohgw.paths import find
 from ohgw.datasets.wikitext import EOS
 from ohgw.datasets.wikitext import SMALL_PRESET_NOTE
 from ohgw.datasets.wikitext import count_words
@@ -21,6 +20,7 @@ from ohgw.datasets.wikitext import token_noise
 from ohgw.datasets.wikitext import train_tokenizer
 from ohgw.datasets.wikitext import unigram_perplexity
 from ohgw.datasets.wikitext import word_perplexity
+from ohgw.paths import find
 
 VOCAB = 1024
 
@@ -179,3 +179,23 @@ def test_unigram_perplexity_on_real_data(tokenizer, train_ids, splits) -> None:
     valid_ids = encode(tokenizer, splits["valid"])
     ppl = unigram_perplexity(train_ids, valid_ids, tokenizer.get_vocab_size())
     assert 100 < ppl < tokenizer.get_vocab_size()
+
+
+def test_a_damaged_text_file_is_named_with_both_checksums(tmp_path, monkeypatch) -> None:
+    import hashlib
+
+    from ohgw.datasets.wikitext import SHA256
+    from ohgw.datasets.wikitext import check_wikitext
+    from ohgw.paths import DataError
+
+    good = find("wikitext-2/valid.txt").read_bytes()
+    bad = tmp_path / "wikitext-2" / "valid.txt"
+    bad.parent.mkdir()
+    bad.write_bytes(good[: len(good) // 2])
+    monkeypatch.setenv("OHGW_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError) as error:
+        check_wikitext()
+    message = str(error.value)
+    assert str(bad) in message and SHA256["wikitext-2/valid.txt"] in message
+    assert hashlib.sha256(bad.read_bytes()).hexdigest() in message
+    assert "wiki.valid.tokens" in message

@@ -11,16 +11,31 @@ import os
 from pathlib import Path
 
 
+class DataError(ValueError):
+    """A data file is missing, damaged or not where a setting says; the message names it and
+    how to get a good copy (a ``ValueError``, so ``ohgw study`` reports it in one paragraph)."""
+
+
 def default_cache_dir() -> Path:
     """``$OHGW_CACHE_DIR`` if set, else ``~/.cache/ohgw``: where downloads are kept."""
     return Path(os.environ.get("OHGW_CACHE_DIR") or Path.home() / ".cache" / "ohgw")
 
 
 def data_dirs() -> list[Path]:
-    """Candidate data roots that exist, most specific first."""
+    """Candidate data roots that exist, most specific first.
+
+    A set ``OHGW_DATA_DIR`` that is not a folder is a :class:`DataError` naming it: falling back
+    to another folder would train on data the user did not ask for."""
     candidates = []
     if os.environ.get("OHGW_DATA_DIR"):
-        candidates.append(Path(os.environ["OHGW_DATA_DIR"]))
+        chosen = Path(os.environ["OHGW_DATA_DIR"])
+        if not chosen.is_dir():
+            raise DataError(
+                f"OHGW_DATA_DIR is {str(chosen)!r}, which is not a folder; set it to a folder "
+                "holding the data (e.g. cifar10/cifar10.npz, wikitext-2/valid.txt), or unset it "
+                "to use ../shared/data or ~/.cache/ohgw."
+            )
+        candidates.append(chosen)
     for start in (Path.cwd(), Path(__file__).resolve()):
         for parent in (start, *start.parents):
             candidates.append(parent / "shared" / "data")

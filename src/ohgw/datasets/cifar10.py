@@ -12,6 +12,7 @@ import pickle
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ohgw.paths import DataError
 from ohgw.paths import default_cache_dir
 from ohgw.paths import find
 
@@ -29,6 +31,9 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 BATCHES_DIR = "cifar-10-batches-py"
 NPZ_NAME = "cifar10/cifar10.npz"
+NPZ_SHA256 = "517a8c7cec195e54cbef476290a0b3f33e7277409689d6f360271a5039dec1d1"
+"""The SHA-256 of the project's shared ``cifar10/cifar10.npz`` (its ``SHA256SUMS``)."""
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -74,8 +79,87 @@ def load_cifar10_arrays(
             "CIFAR-10 was not found; looked in: " + "; ".join(looked) + ". Pass `download=True`, "
             f"or place {ARCHIVE_NAME} in one of these places."
         )
-    _download(url, archive, md5, progress)
+    _fetch(url, archive, md5, progress, looked)
     return _load_tarball(archive)
+
+
+def check_cifar10(root: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Find the CIFAR-10 file :func:`load_cifar10_arrays` would read, without loading it.
+
+    An npz is opened as a zip and must list the four arrays (a truncated file fails here); a
+    missing file is downloaded now (as the loader would). A :class:`DataError` says what is
+    wrong, where it looked and how to get a good copy; a study calls this before it writes.
+    """
+    looked: list[str] = []
+    if root is not None:
+        root = Path(root)
+        for candidate in (root / NPZ_NAME, root / BATCHES_DIR, root / ARCHIVE_NAME):
+            if candidate.exists():
+                if candidate.suffix == ".npz":
+                    _check_npz(candidate)
+                return candidate
+            looked.append(str(candidate))
+    try:
+        shared = find(NPZ_NAME)
+    except FileNotFoundError as error:
+        looked.append(f"shared data ({error})")
+    else:
+        _check_npz(shared)
+        return shared
+    archive = default_cache_dir() / ARCHIVE_NAME
+    if archive.exists():
+        return archive
+    looked.append(str(archive))
+    if not download:
+        raise DataError(_not_found(looked, None))
+    _fetch(CIFAR10_URL, archive, CIFAR10_MD5, False, looked)
+    return archive
+
+
+def _check_npz(path: Path) -> None:
+    """Open ``path`` as the zip an npz is and check that it lists the arrays (cheap)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise _damaged(path, error) from None
+    missing = [name for name in NPZ_ARRAYS if f"{name}.npy" not in names]
+    if missing:
+        raise _damaged(path, KeyError(f"no array {', '.join(missing)}"))
+
+
+def _damaged(path: Path, error: BaseException) -> DataError:
+    """The error of a damaged npz: the file, what failed, its checksum and the good one's."""
+    try:
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        actual = "unreadable"
+    return DataError(
+        f"The CIFAR-10 file {path} is damaged or no CIFAR-10 npz ({type(error).__name__}: "
+        f"{error}). Its SHA-256 is {actual}; the project's copy's is {NPZ_SHA256}. Replace it "
+        "with a good copy (`sha256sum -c SHA256SUMS` in the shared data folder checks one), or "
+        f"remove it (or point OHGW_DATA_DIR elsewhere) and ohgw downloads the canonical tarball "
+        f"{CIFAR10_URL} (MD5 {CIFAR10_MD5}) into {default_cache_dir()}."
+    )
+
+
+def _not_found(looked: list[str], error: BaseException | None) -> str:
+    failed = "" if error is None else f" The download of {CIFAR10_URL} failed: {error}."
+    return (
+        "CIFAR-10 was not found; looked in: " + "; ".join(looked) + "." + failed + " Set "
+        "OHGW_DATA_DIR to a folder holding cifar10/cifar10.npz (SHA-256 "
+        f"{NPZ_SHA256}), or fetch {CIFAR10_URL} (MD5 {CIFAR10_MD5}) by hand and place it at "
+        f"{default_cache_dir() / ARCHIVE_NAME}."
+    )
+
+
+def _fetch(url: str, archive: Path, md5: str, progress: bool, looked: list[str]) -> None:
+    """:func:`_download`, a failed connection becoming a :class:`DataError` naming where the
+    loader looked (the download is the last place)."""
+    try:
+        _download(url, archive, md5, progress)
+    except OSError as error:  # URLError, timeouts, refused connections
+        raise DataError(_not_found(looked, getattr(error, "reason", error))) from None
 
 
 def _load_path(path: Path, md5: str) -> dict[str, np.ndarray]:
@@ -90,13 +174,16 @@ def _load_path(path: Path, md5: str) -> dict[str, np.ndarray]:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as archive:
-        return {
-            "x_train": archive["x_train"],
-            "y_train": archive["y_train"].astype(np.int64),
-            "x_test": archive["x_test"],
-            "y_test": archive["y_test"].astype(np.int64),
-        }
+    try:
+        with np.load(path) as archive:
+            return {
+                "x_train": archive["x_train"],
+                "y_train": archive["y_train"].astype(np.int64),
+                "x_test": archive["x_test"],
+                "y_test": archive["y_test"].astype(np.int64),
+            }
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:
+        raise _damaged(path, error) from None
 
 
 def _load_tarball(path: Path) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ from tokenizers import pre_tokenizers
 from tokenizers import processors
 from tokenizers import trainers
 
+from ohgw.paths import DataError
 from ohgw.paths import default_cache_dir
 from ohgw.paths import find
 
@@ -39,6 +40,20 @@ OUT_OF_DOMAIN_NOTE = (
     "prose), encoded with the BPE trained on the WikiText training split; perplexity per BPE token"
 )
 EOS = "<eos>"
+SHA256 = {
+    "wikitext-2/valid.txt": "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
+    "wikitext-2/test.txt": "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+    "tinyshakespeare/input.txt": (
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+    ),
+}
+"""SHA-256 of the small files (the shared data's ``SHA256SUMS``): WikiText-2 v1's tokenized
+``wiki.valid.tokens`` and ``wiki.test.tokens``, and tiny-shakespeare's ``input.txt``."""
+ORIGINS = {
+    "wikitext-2/valid.txt": "wiki.valid.tokens of WikiText-2 (v1, tokenized)",
+    "wikitext-2/test.txt": "wiki.test.tokens of WikiText-2 (v1, tokenized)",
+    "tinyshakespeare/input.txt": "input.txt of karpathy/char-rnn's tinyshakespeare",
+}
 TOKENIZER_SETTINGS = {
     "model": "BPE",
     "pre_tokenizer": "ByteLevel(add_prefix_space=False, use_regex=True)",
@@ -67,15 +82,50 @@ def small_wikitext2_splits() -> dict[str, str]:
     ``test.txt`` is cut at the line boundary after the first half of its lines, so
     ``valid + test`` is exactly ``test.txt``.
     """
-    train = find("wikitext-2/valid.txt").read_text(encoding="utf-8")
-    lines = find("wikitext-2/test.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    train = read_checked("wikitext-2/valid.txt")
+    lines = read_checked("wikitext-2/test.txt").splitlines(keepends=True)
     half = len(lines) // 2
     return {"train": train, "valid": "".join(lines[:half]), "test": "".join(lines[half:])}
 
 
 def out_of_domain_text() -> str:
     """The out-of-domain evaluation text (``OUT_OF_DOMAIN_NOTE``): tiny-shakespeare, whole."""
-    return find("tinyshakespeare/input.txt").read_text(encoding="utf-8")
+    return read_checked("tinyshakespeare/input.txt")
+
+
+def read_checked(relative: str) -> str:
+    """The text of a small data file (a key of ``SHA256``), checked against its SHA-256.
+
+    A :class:`DataError` names a missing file (and where it was looked for) or a file whose
+    checksum differs (both checksums, and what the good copy is)."""
+    try:
+        path = find(relative)
+    except FileNotFoundError as error:
+        raise DataError(
+            f"{error} It is {ORIGINS[relative]} (SHA-256 {SHA256[relative]})."
+        ) from None
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != SHA256[relative]:
+        raise DataError(
+            f"The data file {path} is damaged or another text: its SHA-256 is {actual}, but must "
+            f"be {SHA256[relative]}. Replace it with {ORIGINS[relative]} (`sha256sum -c "
+            "SHA256SUMS` in the shared data folder checks a copy), or point OHGW_DATA_DIR at a "
+            "folder holding a good one."
+        )
+    return data.decode("utf-8")
+
+
+def check_wikitext(small: bool = True, data_dir: str | Path | None = None) -> None:
+    """Check the files the benchmark reads, without tokenising them (a :class:`DataError`)."""
+    if small:
+        for relative in ("wikitext-2/valid.txt", "wikitext-2/test.txt"):
+            read_checked(relative)
+        return
+    for split in SPLITS:
+        path = Path(data_dir) / f"wiki.{split}.tokens"
+        if not path.is_file():
+            raise DataError(f"The WikiText file {path.name} is missing from {data_dir}.")
 
 
 def count_words(text: str) -> int:

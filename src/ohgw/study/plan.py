@@ -19,6 +19,7 @@ from typing import Any
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import benchmark_names
 from ohgw.benchmarks.base import make_benchmark
+from ohgw.datasets import check_data
 from ohgw.schedulers.base import Scheduler
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines import engine_names
@@ -133,6 +134,7 @@ def validate(config: StudyConfig) -> Study:
     benchmark = make_benchmark(config.benchmark, device=config.device, **config.benchmark_options)
     tau = benchmark.default_tau if config.tau is None else config.tau
     _check_tau(tau, benchmark)
+    check_data(benchmark)  # a missing or damaged file is named here, before any file is written
     study = Study(config, variants, benchmark, tau, engine)
     engine.check(study)
     return study
