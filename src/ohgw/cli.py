@@ -1,19 +1,74 @@
-"""The ``ohgw`` command."""
+"""ohgw: one-shot hyper-gradient warm starts for multi-fidelity HPO (demo, study, report)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
+
+SETTINGS_HELP = {
+    "directory": "the study's folder: results.sqlite, results.csv, report",
+    "benchmark": "cifar10-mini, cifar10-full, wikitext-mini or wikitext-full",
+    "scheduler": "asha (= asha-stopping), asha-promotion, pasha, dyhpo or hyperband",
+    "variants": "the paired variants, e.g. [baseline,ohgw,'ohgw:eta_h=3e-4']",
+    "seeds": "how many paired seeds",
+    "first_seed": "the first of the paired seeds",
+    "workers": "simulated (or real) workers running trials at once",
+    "budget": "seconds per (variant, seed): simulated, or wall clock off the simulated engine",
+    "max_resource": "units (epochs) a full trial trains",
+    "grace_period": "the scheduler's lowest rung, in units",
+    "reduction_factor": "the spacing of the scheduler's rungs",
+    "engine": "who runs the trials: simulated, real, ray, optuna or packed",
+    "ray_address": "engine ray: the cluster's address (none: a local Ray instance)",
+    "optuna_storage": "engine optuna: a storage URL (none: a journal file in directory)",
+    "cost": "simulated engine: flops (deterministic) or measured (compute seconds)",
+    "flops_per_second": "the simulated machine's speed (6e10: about this 2-core CPU)",
+    "pack": "engine packed: trials trained as one vectorised model",
+    "tau": "the target of T@tau (none: the benchmark preset's)",
+    "benchmark_options": "e.g. +benchmark_options={train_size:512}",
+    "device": "cpu or cuda",
+    "threads": "torch CPU threads (0: torch's default; 1 is best on a busy machine)",
+    "hypergrad": "the warm start's hyper-gradient path: auto, lean or graph",
+    "shard": "i/n: run every n-th seed, so n processes share one directory",
+    "clock": "old name of engine",
+    "address": "old name of ray_address / optuna_storage",
+}
+"""One line per study setting, printed by ``ohgw study --help``."""
+
+
+def study_settings_help() -> str:
+    """Every ``StudyConfig`` setting with its default and meaning (``ohgw study --help``)."""
+    from ohgw.study.config import StudyConfig
+
+    defaults = StudyConfig()
+    lines = ["settings (key=value; defaults in brackets; docs/studies.md has more):"]
+    for setting in dataclasses.fields(StudyConfig):
+        value = getattr(defaults, setting.name)
+        if isinstance(value, list):
+            value = "[" + ",".join(map(str, value)) + "]"
+        shown = "none" if value is None else str(value).replace(" ", "")
+        meaning = SETTINGS_HELP.get(setting.name, "see docs/studies.md")
+        lines.append(f"  {setting.name:<18} [{shown}] {meaning}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ohgw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="warm-start sampled configs on real CIFAR-10")
-    demo.add_argument("--configs", type=int, default=8, help="how many configs (default 8)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo = commands.add_parser(
+        "demo",
+        help="warm-start sampled configs on real CIFAR-10",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    demo.add_argument("--configs", type=int, default=8, help="how many configs")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the sampled configs")
     demo.add_argument("--eta-h", type=float, default=1e-3, help="hyper-learning-rate")
-    demo.add_argument("--objective", choices=["lookahead", "forward"], default="lookahead")
+    demo.add_argument(
+        "--objective",
+        choices=["lookahead", "forward"],
+        default="lookahead",
+        help="the warm start's objective",
+    )
     demo.add_argument("--inner-steps", type=int, default=1, help="lookahead optimizer steps K")
     trial = commands.add_parser("trial", help="run one trial from a JSON spec (a process)")
     trial.add_argument("spec", help="a JSON file with the TrialSpec fields")
@@ -21,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     study = commands.add_parser(
         "study",
         help="run or continue a paired study: ohgw study key=value ... (Hydra overrides)",
+        epilog=study_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     study.add_argument(
         "overrides", nargs="*", help="e.g. scheduler=pasha variants=[baseline,ohgw]"

@@ -8,7 +8,9 @@ and then by :func:`ohgw.study.plan.validate`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ def load_study_config(
     """
     ConfigStore.instance().store(name=CONFIG_NAME, node=StudyConfig)
     base = [] if config_file is None else file_overrides(config_file)
+    if config_file is not None:
+        check_keys(base, f" in {config_file}")
+    check_keys(overrides, "")
     try:
         with initialize(version_base=None, config_path=None):
             composed = compose(config_name=CONFIG_NAME, overrides=[*base, *overrides])
@@ -43,6 +48,23 @@ def load_study_config(
         raise ValueError(f"Bad study override: {error}{cause}".replace("\n", " ")) from None
     data.pop("hydra", None)
     return StudyConfig.from_dict(data)
+
+
+def check_keys(overrides: Sequence[str], where: str) -> None:
+    """A ``ValueError`` for the first override whose key is no setting: "unknown setting `seed`
+    (did you mean `seeds`?)", with ``where`` (the YAML file it came from) in the message.
+
+    Hydra's own answer ("To append to your config use +seed=3") is the wrong advice here."""
+    known = [f.name for f in fields(StudyConfig)]
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~").split(".", 1)[0].strip()
+        if key and key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ValueError(
+                f"unknown setting `{key}`{where}{hint}; the settings are {', '.join(known)} "
+                "(`ohgw study --help` says what each means)."
+            )
 
 
 def file_overrides(path: str | Path) -> list[str]:

@@ -11,6 +11,7 @@ interrupted study.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Callable
@@ -106,6 +107,12 @@ def run_pairs(study: Study, progress: bool, echo: Callable[[str], Any]) -> dict[
         bar.update(len(pairs) - len(todo))
 
         def on_done(pair: Pair, summary: dict[str, Any]) -> None:
+            if not summary.get("units"):  # an empty run is never done: a rerun retries it
+                raise ValueError(
+                    f"{pair.label}, seed {pair.seed} finished no unit within the budget of "
+                    f"{study.config.budget} seconds: one unit of it costs more. Raise `budget` "
+                    "(the report's cost column shows a unit's seconds); nothing was marked done."
+                )
             store.mark_done(pair.label, pair.seed, summary)
             bar.update(1)
             echo(f"{engine.name}: {pair.label}, seed {pair.seed}: {summary}")
@@ -114,6 +121,7 @@ def run_pairs(study: Study, progress: bool, echo: Callable[[str], Any]) -> dict[
             with engine.session(study):
                 engine.run_pairs(study, todo, store, bar.set_postfix_str, on_done)
         bar.close()
+        _remove_empty_folders(study.directory / "checkpoints")
         _export(store, study.directory / RESULTS_CSV)
         table = summarise(store, study)
     echo(format_summary(table, study))
@@ -138,6 +146,18 @@ def claim_directory(store: Store, study: Study) -> None:
             f"({identity_differences(stored, identity)}); use a new directory, or the same "
             "settings to continue it."
         )
+
+
+def _remove_empty_folders(root: Path) -> None:
+    """Remove the empty folders under ``root`` (and ``root`` if it ends empty): finished trials
+    delete their checkpoints, and engines may leave the per-variant folders behind."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (a paused trial's checkpoint): kept
+            folder.rmdir()
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 def _export(store: Store, path: Path) -> None:
