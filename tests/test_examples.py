@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syne_tune_cifar10.py"
 CONFIG = {
     "lr": 0.1,
@@ -108,3 +110,31 @@ def test_readme_shows_the_example_verbatim_and_starts_with_two_commands() -> Non
     assert commands == ["bash scripts/main.sh", "bash scripts/test.sh"]
     ci = (EXAMPLE.parents[1] / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci
+
+
+LAUNCH = EXAMPLE.with_name("syne_tune_launch.py")
+
+
+def test_readme_shows_the_tuner_launch_verbatim_with_the_working_import() -> None:
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    text = LAUNCH.read_text()
+    assert text.rstrip("\n") in readme
+    assert "from syne_tune.optimizer.legacy_baselines import ASHA" in text
+    from ohgw import SGD
+
+    assert (SGD().lr, SGD().weight_decay, SGD().momentum) == ("lr", "weight_decay", "momentum")
+
+
+@pytest.mark.slow
+def test_the_tuner_launch_runs_without_the_deprecation_notice(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(LAUNCH)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "SYNETUNE_FOLDER": str(tmp_path), "PYTHONWARNINGS": "ignore"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "trials finished: " in done.stdout
+    assert "is deprecated and will be removed" not in done.stdout + done.stderr

@@ -222,3 +222,20 @@ def test_pasha_with_three_rungs_is_accepted() -> None:
     assert set(first.config) == set(SPACE) and first.config["width"] == 16
     assert 1e-3 <= first.config["lr"] <= 1.0 and 0.0 <= first.config["momentum"] <= 0.99
     assert scheduler.suggest().trial_id == 1  # a second new trial, not a resumed one
+
+
+def test_the_tuner_deprecation_notice_is_silenced(caplog) -> None:
+    import logging
+
+    make_scheduler(
+        "asha-stopping",
+        {"x": uniform(0.0, 1.0)},
+        metric="loss",
+        mode="min",
+        max_resource=3,
+    )
+    logger = logging.getLogger("syne_tune.tuner")
+    with caplog.at_level(logging.INFO, logger="syne_tune.tuner"):
+        logger.warning("Scheduler ASHA is deprecated and will be removed in the next release!")
+        logger.warning("another warning")
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]

@@ -9,6 +9,7 @@ Their decision logic is used unmodified.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +114,24 @@ class SyneTuneScheduler(Scheduler):
         self._last[trial_id] = ({}, Decision.STOP)
 
 
+class _LegacyNotice(logging.Filter):
+    """Drops syne-tune 0.14.2's "Scheduler ASHA is deprecated ..." warning, which ``Tuner``
+    logs for every trial it starts with a ``legacy_baselines`` scheduler (the ones we use)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is deprecated and will be removed" not in record.getMessage()
+
+
+_NOTICE = _LegacyNotice()
+
+
+def quiet_legacy_notice() -> None:
+    """Silence ``Tuner``'s per-trial deprecation warning about legacy schedulers (idempotent)."""
+    logger = logging.getLogger("syne_tune.tuner")
+    if _NOTICE not in logger.filters:
+        logger.addFilter(_NOTICE)
+
+
 def rung_levels(max_resource: int, grace_period: int, reduction_factor: int) -> list[int]:
     """syne-tune's geometric rung levels: ``grace_period * reduction_factor**k < max_resource``.
 
@@ -153,6 +172,7 @@ def make_scheduler(
             otherwise start every seed at the midpoint of the space.
     """
     _validate(name, config_space, metric, mode, max_resource, grace_period, reduction_factor)
+    quiet_legacy_notice()  # a real-clock study hands this scheduler to syne-tune's Tuner
     space = {**config_space, MAX_RESOURCE_ATTR: max_resource}
     common: dict[str, Any] = {
         "metric": metric,

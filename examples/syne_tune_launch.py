@@ -1,0 +1,48 @@
+"""Launch examples/syne_tune_cifar10.py under syne-tune's Tuner with ASHA (four trials, 2 workers).
+
+With the pinned syne-tune 0.14.2 the schedulers come from ``legacy_baselines``
+(``syne_tune.optimizer.baselines`` fails to import: ``cannot import name 'Bore'``).
+"""
+
+from pathlib import Path
+
+from syne_tune import StoppingCriterion
+from syne_tune import Tuner
+from syne_tune.backend import LocalBackend
+from syne_tune.optimizer.legacy_baselines import ASHA
+
+from ohgw.schedulers.synetune import quiet_legacy_notice
+
+SCRIPT = Path(__file__).with_name("syne_tune_cifar10.py")
+
+
+def main() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example", SCRIPT)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    # the script's SPACE has lr, weight_decay and momentum: the keys SGD() reads by default
+    config_space = {**example.SPACE.to_syne_tune(), "epochs": 2, "train_size": 256}
+    quiet_legacy_notice()  # drops Tuner's per-trial "Scheduler ASHA is deprecated" warning
+    scheduler = ASHA(
+        config_space,
+        metric="accuracy",
+        mode="max",
+        resource_attr="epoch",
+        max_resource_attr="epochs",
+        random_seed=0,
+    )
+    tuner = Tuner(
+        trial_backend=LocalBackend(entry_point=str(SCRIPT)),
+        scheduler=scheduler,
+        stop_criterion=StoppingCriterion(max_num_trials_finished=4),
+        n_workers=2,
+        save_tuner=False,
+    )
+    tuner.run()
+    print(f"trials finished: {tuner.tuning_status.num_trials_finished}")
+
+
+if __name__ == "__main__":
+    main()
