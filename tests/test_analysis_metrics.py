@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -122,8 +123,13 @@ def test_overhead_equals_the_hand_computation():
     assert result["warm_seconds_share"] == pytest.approx(0.7 / (2.5 + 1.2))
     assert result["peak_memory_bytes"] == 3000
     assert result["memory_measure"] == "cpu_peak_rss"
-    with pytest.raises(ValueError, match="warm_seconds"):
-        overhead([{k: v for k, v in rows[0].items() if k != "warm_seconds"}])
+    # A published export leaves the measured columns out: NaN seconds, unknown peak memory.
+    measured = ("warm_seconds", "compute_seconds", "peak_memory_bytes")
+    exported = overhead([{k: v for k, v in r.items() if k not in measured} for r in rows])
+    assert math.isnan(exported["warm_seconds_share"]) and exported["peak_memory_bytes"] is None
+    assert exported["warm_flops_share"] == result["warm_flops_share"]
+    with pytest.raises(ValueError, match="warm_seconds"):  # present but not a number
+        overhead([{**rows[0], "warm_seconds": "x"}])
     with pytest.raises(ValueError, match="memory_measure"):
         overhead([*rows, {**rows[2], "trial_id": 2, "memory_measure": "cuda_max_allocated"}])
 

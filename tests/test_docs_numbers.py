@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = ROOT / "docs" / "measurements"
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w.])")
 HEADER = {"date": r"\bdate:", "machine": r"\bmachine:", "versions": r"\bversions?:|torch \d"}
-HEADER["command"] = r"\bcommand:"
+HEADER["command"] = r"\bcommands?\b"
 
 
 def section(markdown: str, title: str) -> str:
