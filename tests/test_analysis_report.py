@@ -380,3 +380,26 @@ def test_background_constraints_are_judged_beside_the_results_bounds(
     share = cl.bounded_share(0.05, 0.05, "share", 3, inclusive=True)
     assert share.verdict == cl.HOLDS  # the bound itself is within "<="
     assert cl.bounded_share(0.05, 0.05, "share", 3).verdict == cl.FAILS  # and not within "<"
+
+
+def test_slurm_accounting_gives_t_tau_in_gpu_hours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ohgw.slurm_accounting import SLURM_KEY
+    from ohgw.slurm_accounting import parse_sacct
+    from ohgw.slurm_accounting import summarise
+
+    language_study(tmp_path)
+    plain = report_text(tmp_path, monkeypatch)
+    assert "median worker-h" in plain and "Slurm" not in plain
+    jobs = parse_sacct("11|01:00:00|cpu=8,gres/gpu=2,node=1\n12|00:30:00|cpu=8,gres/gpu=4,node=1")
+    with Store(tmp_path) as store:
+        store.put_meta(SLURM_KEY, summarise(jobs))
+    md = report_text(tmp_path, monkeypatch)
+    assert "Slurm accounting (sacct): 2 jobs, 6 GPUs, 4 GPU-hours in all" in md
+    head = next(x for x in md.splitlines() if x.startswith("| variant | n | censored"))
+    assert "median GPU-h (Slurm, 6 GPUs)" in head
+    before = next(x for x in plain.splitlines() if x.startswith("| ohgw | 6 |"))
+    after = next(x for x in md.splitlines() if x.startswith("| ohgw | 6 |"))
+    worker_h, gpu_h = float(before.split("|")[6]), float(after.split("|")[6])
+    assert gpu_h == pytest.approx(worker_h * 6 / 4, rel=0.01)  # x 6 GPUs, not x 4 workers
