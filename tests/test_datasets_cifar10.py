@@ -189,6 +189,31 @@ def test_root_tarball_folder_and_npz(tmp_path: Path, small: dict[str, np.ndarray
     _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
 
 
+def test_an_npz_is_read_once_then_memory_mapped_from_the_cache(
+    tmp_path: Path, small: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OHGW_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cifar10").mkdir()
+    npz = tmp_path / "cifar10" / "cifar10.npz"
+    np.savez_compressed(npz, **{k: v.astype(np.uint8) for k, v in small.items()})
+    first = load_cifar10_arrays(root=tmp_path, download=False)
+    assert not any(isinstance(a, np.memmap) for a in first.values())
+    (copy,) = (tmp_path / "cache" / "cifar10-npy").iterdir()
+    second = load_cifar10_arrays(root=tmp_path, download=False)
+    assert all(isinstance(a, np.memmap) for a in second.values())
+    _assert_same(second, small)
+    assert second["y_train"].dtype == np.int64
+    # A damaged copy is read afresh from the npz and replaced.
+    (copy / "x_train.npy").write_bytes(b"not an array")
+    _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
+    _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
+    assert isinstance(load_cifar10_arrays(root=tmp_path, download=False)["x_train"], np.memmap)
+    # A changed npz (new size and time) gets a copy of its own.
+    np.savez_compressed(npz, **{k: v[:10].astype(np.uint8) for k, v in small.items()})
+    assert len(load_cifar10_arrays(root=tmp_path, download=False)["x_train"]) == 10
+    assert len(list((tmp_path / "cache" / "cifar10-npy").iterdir())) == 2
+
+
 def test_nothing_found_without_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OHGW_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError) as caught:

@@ -35,4 +35,4 @@ def load_cifar10(
     if limit is not None:
         order = balanced_prefix(np.arange(len(labels)), labels, limit)
         images, labels = images[order], labels[order]
-    return to_tensor(np.ascontiguousarray(images)).to(dtype), torch.from_numpy(labels)
+    return to_tensor(np.ascontiguousarray(images)).to(dtype), torch.from_numpy(np.array(labels))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 import tarfile
 import tempfile
 import urllib.request
@@ -174,6 +175,33 @@ def _load_path(path: Path, md5: str) -> dict[str, np.ndarray]:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of ``path``, memory-mapped from an uncompressed copy in the cache.
+
+    Decompressing the shared npz costs seconds of CPU in every process that loads it (each
+    real-clock trial, each test run) while a mini preset reads a few hundred rows of it; the
+    copy is keyed by the npz's path, size and modification time and written atomically.
+    """
+    stat = path.resolve().stat()
+    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    copy = default_cache_dir() / "cifar10-npy" / key.hexdigest()[:16]
+    try:
+        return {name: np.load(copy / f"{name}.npy", mmap_mode="r") for name in NPZ_ARRAYS}
+    except (OSError, ValueError):
+        pass  # no copy yet (or a damaged one): read the npz and write it afresh
+    arrays = _read_npz(path)
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=copy.parent, ignore_cleanup_errors=True) as scratch:
+            for name, array in arrays.items():
+                np.save(Path(scratch) / f"{name}.npy", array)
+            shutil.rmtree(copy, ignore_errors=True)
+            os.replace(scratch, copy)
+    except OSError:
+        pass  # a read-only cache, or another process won the race: the arrays are in memory
+    return arrays
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as archive:
             return {
@@ -319,6 +347,8 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
             f"The images are {images.dtype} of shape {images.shape}, "
             "but must be uint8 of shape (N, H, W, 3)."
         )
+    if not images.flags.writeable:  # a memory-mapped cache: torch wants memory it may write
+        images = np.array(images)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float().div_(255)
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
