@@ -1,8 +1,10 @@
 """The layers of ``src/ohgw``: no import cycle, and the analysis never imports the study harness.
 
 Every module is parsed (not imported) and every ``import`` in it counts, those inside functions
-included (a cycle broken by a function-level import is still a cycle in the design); imports
-under ``if TYPE_CHECKING:`` never run and do not count.
+included (a cycle broken by a function-level import is still a cycle in the design), and so do
+the packages an import runs first (``a.b.c`` runs ``a`` and ``a.b``); imports under ``if
+TYPE_CHECKING:`` never run and do not count. The lazy registries (``"module:factory"`` strings)
+are no imports; the layer test below keeps the modules they load from reaching back up.
 """
 
 from __future__ import annotations
@@ -71,7 +73,11 @@ def import_graph() -> dict[str, set[str]]:
             }
             if not names <= set(modules):
                 plain.add(base)
-        graph[name] = {m for m in plain if m in modules and m != name}
+        # Importing a.b.c runs a/__init__ and a/b/__init__ first: edges to the packages too,
+        # but for the module's own packages, which always run before the module itself.
+        parents = {".".join(m.split(".")[:i]) for m in plain for i in range(1, m.count(".") + 1)}
+        parents = {p for p in parents if not (name + ".").startswith(p + ".")}
+        graph[name] = {m for m in plain | parents if m in modules and m != name}
     return graph
 
 
@@ -129,3 +135,24 @@ def test_the_analysis_never_imports_the_study_harness() -> None:
     # and the low modules both may read sit below both
     for low in ("ohgw.store", "ohgw.study_dir", "ohgw.variants", "ohgw.paths"):
         assert not any(t.startswith(("ohgw.study.", "ohgw.analysis")) for t in graph[low]), low
+
+
+def test_the_study_layers_point_one_way() -> None:
+    """config and plan below the engines, the engines below the pair loop (which resolves them
+    by name, so a reach back up would be a cycle at run time the walk cannot see)."""
+    graph = import_graph()
+    below = {
+        "ohgw.study.config": ("ohgw.study.plan", "ohgw.study.engines", "ohgw.study.runner"),
+        "ohgw.study.pair": ("ohgw.study.plan", "ohgw.study.engines", "ohgw.study.runner"),
+        "ohgw.study.plan": ("ohgw.study.engines", "ohgw.study.runner"),
+    }
+    for engine in (m for m in graph if m.startswith("ohgw.study.engines.")):
+        below[engine] = ("ohgw.study.runner", "ohgw.study.optuna_worker", "ohgw.cli")
+    offending = {
+        (module, target)
+        for module, forbidden in below.items()
+        for target in graph[module]
+        if target.startswith(forbidden)
+    }
+    assert not offending, sorted(offending)
+    assert "ohgw.study" in graph["ohgw.cli"]  # the package an import runs first counts

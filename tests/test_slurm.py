@@ -109,7 +109,7 @@ def test_the_sbatch_script_has_the_settings(fake_srun: None, tmp_path: Path) -> 
 def test_a_worker_job_runs_one_optuna_worker_of_the_study() -> None:
     cfg = _compose([*CLUSTER, "study.seeds=5", "study.budget=600"])
     command = slurm.job_command(cfg)
-    assert command[:4] == [sys.executable, "-m", "ohgw.study.engines.optuna_engine", command[3]]
+    assert command[:4] == [sys.executable, "-m", "ohgw.study.optuna_worker", command[3]]
     config = StudyConfig.from_dict(json.loads(command[3]))
     assert config.engine == "optuna"
     assert config.optuna_storage == "postgresql://ohgw@db.example/ohgw"

@@ -4,7 +4,7 @@ Three kinds of job (configuration: ``ohgw/conf/slurm/slurm.yaml``, launcher sett
 ``ohgw/conf/slurm/hydra/launcher/ohgw_slurm.yaml``):
 
 * ``job=worker`` (default): each job is one worker of an Optuna study: it runs
-  ``python -m ohgw.study.engines.optuna_engine CONFIG_JSON``, the same worker that
+  ``python -m ohgw.study.optuna_worker CONFIG_JSON``, the same worker that
   ``ohgw study engine=optuna`` runs in its own process, with the ``study`` settings. All jobs
   share the study's trials through its storage and its store directory, so N jobs are N workers
   (a pair's budget is shared by them); the study is done when every job has returned, and

@@ -1,4 +1,4 @@
-"""A validated study: every setting checked, nothing written, the engine chosen.
+"""A validated study: every setting checked, nothing written.
 
 :func:`validate` turns a ``StudyConfig`` into a :class:`Study` or raises a ``ValueError`` that
 names the bad setting; it changes nothing (``tau`` left unset is resolved into ``Study.tau``,
@@ -13,7 +13,6 @@ from dataclasses import field
 from dataclasses import fields
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 
 from ohgw.benchmarks.base import Benchmark
@@ -22,15 +21,10 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets import check_data
 from ohgw.schedulers.base import Scheduler
 from ohgw.study.config import StudyConfig
-from ohgw.study.engines import engine_names
-from ohgw.study.engines import make_engine
 from ohgw.study.pair import TrialTemplate
 from ohgw.trial import WarmStartSettings
 from ohgw.variants import Variant
 from ohgw.variants import parse_variant
-
-if TYPE_CHECKING:
-    from ohgw.study.engines.base import Engine
 
 HYPERGRAD_PATHS = ("auto", "lean", "graph")
 
@@ -43,7 +37,6 @@ class Study:
     variants: list[Variant]
     benchmark: Benchmark  # built with the study's options (no variant's noise)
     tau: float | None  # the T@tau target: the config's, or the preset's
-    engine: Engine
     _built: dict[float, Benchmark] = field(default_factory=dict, repr=False)
 
     @property
@@ -103,21 +96,13 @@ def build_scheduler(config: StudyConfig, benchmark: Benchmark, seed: int) -> Sch
 
 
 def validate(config: StudyConfig) -> Study:
-    """Check every setting before anything runs; a ``ValueError`` names the bad one."""
+    """Check every setting but the engine's before anything runs; a ``ValueError`` names the
+    bad one. The engine's are checked by :func:`ohgw.study.runner.prepare`, which sits above
+    the engines (they read a :class:`Study`)."""
     if config.benchmark not in benchmark_names():
         raise ValueError(
             f"The value of `benchmark` is {config.benchmark!r}, but must be one of "
             f"{benchmark_names()}."
-        )
-    if config.engine not in engine_names():
-        raise ValueError(
-            f"The value of `engine` is {config.engine!r}, but must be one of {engine_names()}."
-        )
-    engine = make_engine(config.engine)
-    if config.scheduler not in engine.schedulers:
-        raise ValueError(
-            f"The value of `scheduler` is {config.scheduler!r}, but with engine="
-            f"{config.engine} it must be one of {sorted(engine.schedulers)}."
         )
     _check_numbers(config)
     if config.hypergrad not in HYPERGRAD_PATHS:
@@ -135,9 +120,7 @@ def validate(config: StudyConfig) -> Study:
     tau = benchmark.default_tau if config.tau is None else config.tau
     _check_tau(tau, benchmark)
     check_data(benchmark)  # a missing or damaged file is named here, before any file is written
-    study = Study(config, variants, benchmark, tau, engine)
-    engine.check(study)
-    return study
+    return Study(config, variants, benchmark, tau)
 
 
 def _check_numbers(config: StudyConfig) -> None:

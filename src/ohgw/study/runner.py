@@ -16,7 +16,6 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 
 import torch
@@ -24,6 +23,9 @@ from tqdm import tqdm
 
 from ohgw.store import Store
 from ohgw.study.config import StudyConfig
+from ohgw.study.engines import engine_names
+from ohgw.study.engines import make_engine
+from ohgw.study.engines.base import Engine
 from ohgw.study.pair import MEASURED
 from ohgw.study.pair import Pair
 from ohgw.study.plan import Study
@@ -34,9 +36,6 @@ from ohgw.study_dir import CONFIG_KEY
 from ohgw.study_dir import RESULTS_CSV
 from ohgw.study_dir import identity_differences
 from ohgw.warmstart import HyperGradientWarning
-
-if TYPE_CHECKING:
-    from ohgw.study.engines.base import Engine
 
 
 def run_study(
@@ -57,18 +56,39 @@ def run_study(
         warnings.simplefilter("ignore", HyperGradientWarning)
         if str(config.device).startswith("cuda"):
             _deterministic_cuda()
-        study = validate(config)
-        if engine is not None:
-            study.engine = engine
-        if config.threads:
+        study, engine = prepare(config, engine)
+        threads = torch.get_num_threads()
+        if config.threads:  # restored afterwards: a caller's later float sums depend on it
             torch.set_num_threads(config.threads)
-        table = run_pairs(study, progress, echo)
+        try:
+            table = run_pairs(study, engine, progress, echo)
+        finally:
+            torch.set_num_threads(threads)
     if write_report_at_end:
         from ohgw.analysis.report import write_report
 
         md, html = write_report(study.directory, tau=study.tau)
         echo(f"Report: {md} and {html}")
     return table
+
+
+def prepare(config: StudyConfig, engine: Engine | None = None) -> tuple[Study, Engine]:
+    """The validated study and the engine that runs it (``config.engine``'s unless given),
+    every setting checked, the engine's included, before any file is written."""
+    if engine is None:
+        if config.engine not in engine_names():
+            raise ValueError(
+                f"The value of `engine` is {config.engine!r}, but must be one of {engine_names()}."
+            )
+        engine = make_engine(config.engine)
+    if config.scheduler not in engine.schedulers:
+        raise ValueError(
+            f"The value of `scheduler` is {config.scheduler!r}, but with engine="
+            f"{config.engine} it must be one of {sorted(engine.schedulers)}."
+        )
+    study = validate(config)
+    engine.check(study)
+    return study, engine
 
 
 def shard_pairs(study: Study) -> list[Pair]:
@@ -79,7 +99,7 @@ def shard_pairs(study: Study) -> list[Pair]:
 def dry_run(config: StudyConfig) -> list[Pair]:
     """Validate ``config`` and return the pairs it would run (finished ones left out where its
     directory holds the study already); writes nothing."""
-    study = validate(config)
+    study, _ = prepare(config)
     pairs = shard_pairs(study)
     if not (study.directory / "results.sqlite").is_file():
         return pairs
@@ -95,9 +115,10 @@ def dry_run(config: StudyConfig) -> list[Pair]:
     return [p for p in pairs if p.key not in done]
 
 
-def run_pairs(study: Study, progress: bool, echo: Callable[[str], Any]) -> dict[str, Any]:
+def run_pairs(
+    study: Study, engine: Engine, progress: bool, echo: Callable[[str], Any]
+) -> dict[str, Any]:
     """The pair loop (see the module docstring); returns the summary per variant."""
-    engine = study.engine
     with Store(study.directory) as store:
         claim_directory(store, study)
         pairs = shard_pairs(study)
@@ -133,19 +154,7 @@ def claim_directory(store: Store, study: Study) -> None:
 
     The stored identity may be of an older version (renamed settings, settings added since):
     it is compared in today's names (:func:`ohgw.study_dir.identity_differences`)."""
-    identity = study.identity()
-    if hasattr(store, "claim"):
-        store.claim(CONFIG_KEY, identity, identity_differences)
-        return
-    stored = store.get_meta(CONFIG_KEY)  # until the store claims atomically
-    if stored is None:
-        store.put_meta(CONFIG_KEY, identity)
-    elif identity_differences(stored, identity):
-        raise ValueError(
-            f"{study.directory} holds a study with other settings "
-            f"({identity_differences(stored, identity)}); use a new directory, or the same "
-            "settings to continue it."
-        )
+    store.claim(CONFIG_KEY, study.identity(), identity_differences)
 
 
 def _remove_empty_folders(root: Path) -> None:
@@ -162,10 +171,7 @@ def _remove_empty_folders(root: Path) -> None:
 
 def _export(store: Store, path: Path) -> None:
     """The finished pairs' rows as a deterministic CSV, without the measured timings."""
-    try:
-        store.export_csv(path, exclude=MEASURED, done_only=True)
-    except TypeError:  # a store without `done_only`: all rows
-        store.export_csv(path, exclude=MEASURED)
+    store.export_csv(path, exclude=MEASURED, done_only=True)
 
 
 def _deterministic_cuda() -> None:

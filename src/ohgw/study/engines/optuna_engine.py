@@ -46,12 +46,10 @@ pairs are skipped, a live pair is joined, an abandoned one starts over.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import subprocess
 import sys
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,8 +67,9 @@ from ohgw.study.plan import Study
 from ohgw.trial import WarmStartSettings
 from ohgw.trial import run_trial
 
-WORKER_MODULE = "ohgw.study.engines.optuna_engine"
-"""``python -m`` this module: workers of a study (:func:`main`)."""
+WORKER_MODULE = "ohgw.study.optuna_worker"
+"""``python -m`` this module: workers of a study (it runs the pair loop, which sits above the
+engines)."""
 
 
 class OptunaEngine(Engine):
@@ -157,26 +156,3 @@ def _spawn(config: StudyConfig) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", WORKER_MODULE, "--one", json.dumps(config.to_dict())]
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Workers of a study: ``python -m ohgw.study.engines.optuna_engine [--one] CONFIG_JSON``.
-
-    ``workers`` processes as ``ohgw study`` runs them (``--one``: this process only, as the
-    children are), through the same pair loop, without the report (a Slurm job's command)."""
-    from ohgw.study.runner import run_study
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("config", help="the study's settings as JSON (StudyConfig fields)")
-    parser.add_argument("--one", action="store_true", help="one worker: this process only")
-    args = parser.parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # a config written with old names
-        config = StudyConfig.from_dict(json.loads(args.config))
-    echo = (lambda _: None) if args.one else print
-    run_study(config, progress=False, echo=echo, engine=OptunaEngine(children=not args.one))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Workers of an Optuna study: ``python -m ohgw.study.optuna_worker [--one] CONFIG_JSON``.
+
+The process the Optuna engine spawns for its extra workers, and a Slurm job's command: it runs
+the study through the same pair loop as ``ohgw study`` (without the report), so it sits above
+the engines, next to the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from ohgw.study.config import StudyConfig
+from ohgw.study.engines.optuna_engine import OptunaEngine
+from ohgw.study.runner import run_study
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``workers`` processes as ``ohgw study`` runs them (``--one``: this process only, as the
+    children are)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", help="the study's settings as JSON (StudyConfig fields)")
+    parser.add_argument("--one", action="store_true", help="one worker: this process only")
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # a config written with old names
+        config = StudyConfig.from_dict(json.loads(args.config))
+    echo = (lambda _: None) if args.one else print
+    run_study(config, progress=False, echo=echo, engine=OptunaEngine(children=not args.one))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
