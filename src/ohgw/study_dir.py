@@ -9,6 +9,7 @@ study begun before a rename can be continued and reported. Below both ``ohgw.stu
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,25 @@ class StudyData:
     left_out: list[tuple[str, int]]  # unfinished (variant, seed) runs, not analysed
 
 
+def group_runs(
+    rows: list[dict[str, Any]], variants: list[str], finished: Collection[tuple[str, int]]
+) -> tuple[Runs, set[tuple[str, int]]]:
+    """The finished pairs' rows as variant -> seed -> rows in time order, and the (variant,
+    seed) keys of the rows left out (an unfinished pair, a variant the study does not name)."""
+    runs: Runs = {label: {} for label in variants}
+    left_out = set()
+    for row in rows:
+        key = (row["variant"], row["seed"])
+        if key in finished and row["variant"] in runs:
+            runs[row["variant"]].setdefault(row["seed"], []).append(row)
+        else:
+            left_out.add(key)
+    for by_seed in runs.values():
+        for seed in by_seed:
+            by_seed[seed].sort(key=lambda r: r["time"])
+    return runs, left_out
+
+
 def load_study(study_dir: str | Path) -> StudyData:
     """Read a study directory's settings and the rows of its finished (variant, seed) runs."""
     directory = Path(study_dir)
@@ -96,17 +116,7 @@ def load_study(study_dir: str | Path) -> StudyData:
     if config is None:
         raise ValueError(f"{directory / FILENAME} has no study config.")
     config = upgrade_settings(config)
-    runs: Runs = {label: {} for label in config["variants"]}
-    left_out = set()
-    for row in rows:
-        key = (row["variant"], row["seed"])
-        if key in done and row["variant"] in runs:
-            runs[row["variant"]].setdefault(row["seed"], []).append(row)
-        else:
-            left_out.add(key)
-    for by_seed in runs.values():
-        for seed in by_seed:
-            by_seed[seed].sort(key=lambda r: r["time"])
+    runs, left_out = group_runs(rows, config["variants"], done)
     metric = rows[0]["metric"] if rows else "accuracy"
     if metric in MODES:
         mode = MODES[metric]

@@ -152,9 +152,9 @@ def run_trial(
         spec.benchmark, device=spec.device, **spec.benchmark_options
     )
     benchmark.space.validate(spec.config)
-    state = _load_checkpoint(spec, benchmark)
+    state = load_checkpoint(spec, benchmark)
     if state is None:
-        state = _start(spec, benchmark)
+        state = start_state(spec, benchmark)
     model, optimizer, stream = state["model"], state["optimizer"], state["stream"]
     reports: list[dict[str, Any]] = state["reports"]  # a resumed trial reports only new units
     level = len(reports)
@@ -163,32 +163,43 @@ def run_trial(
         level += 1
         start = time.perf_counter()
         mean_loss = _train_unit(benchmark, model, optimizer, stream, state)
-        diverged = not math.isfinite(mean_loss)
-        if diverged:
-            val = test = benchmark.worst_metric
-        else:
-            key = f"eval(test={spec.report_test})"
-            counting = key not in benchmark.flop_counts
-            with FlopCounterMode(display=False) if counting else nullcontext() as counter:
-                val = benchmark.evaluate(model, "val")
-                test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
-            if counting:
-                benchmark.flop_counts[key] = int(counter.get_total_flops())
-            state["eval_flops_per_unit"] = benchmark.flop_counts[key]
-            state["eval_units"] += 1
-            diverged = not math.isfinite(val)
-            val = benchmark.worst_metric if diverged else val
+        val, test, diverged = evaluate_unit(spec, benchmark, model, state, mean_loss)
         state["compute_seconds"] += time.perf_counter() - start
         state["train_steps"] += benchmark.batches_per_unit()
-        row = _row(spec, benchmark, state, level, val, test, mean_loss, diverged)
+        row = unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged)
         reports.append(row)
-        _save_checkpoint(spec, state)
+        save_checkpoint(spec, state)
         if report is not None and report(dict(row)) is False:
             break
     return reports[: spec.max_resource]
 
 
-def _start(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
+def evaluate_unit(
+    spec: TrialSpec,
+    benchmark: Benchmark,
+    model: torch.nn.Module,
+    state: dict[str, Any],
+    mean_loss: float,
+) -> tuple[float, float, bool]:
+    """The (val, test, diverged) of a trained unit; a non-finite loss or metric is a divergence
+    that reports the benchmark's worst metric. The evaluation's FLOPs are counted once per
+    benchmark and charged to ``state``."""
+    if not math.isfinite(mean_loss):
+        return benchmark.worst_metric, benchmark.worst_metric, True
+    key = f"eval(test={spec.report_test})"
+    counting = key not in benchmark.flop_counts
+    with FlopCounterMode(display=False) if counting else nullcontext() as counter:
+        val = benchmark.evaluate(model, "val")
+        test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
+    if counting:
+        benchmark.flop_counts[key] = int(counter.get_total_flops())
+    state["eval_flops_per_unit"] = benchmark.flop_counts[key]
+    state["eval_units"] += 1
+    diverged = not math.isfinite(val)
+    return (benchmark.worst_metric if diverged else val), test, diverged
+
+
+def start_state(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
     torch.manual_seed(spec.seed)
     model = benchmark.build_model()
     settings = spec.warm_start
@@ -244,7 +255,7 @@ def _train_unit(benchmark, model, optimizer, stream, state) -> float:
     return (total / benchmark.batches_per_unit()).item()
 
 
-def _row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> dict[str, Any]:
+def unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> dict[str, Any]:
     record = state["warm_record"]
     on_cuda = benchmark.device.type == "cuda"
     peak = (
@@ -280,7 +291,7 @@ def _checkpoint_path(spec: TrialSpec) -> Path | None:
     return None if spec.checkpoint_dir is None else Path(spec.checkpoint_dir) / CHECKPOINT_FILE
 
 
-def _save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
+def save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
     path = _checkpoint_path(spec)
     if path is None:
         return
@@ -299,7 +310,7 @@ def _save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
     os.replace(partial, path)  # atomic: a crash leaves the previous checkpoint whole
 
 
-def _load_checkpoint(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any] | None:
+def load_checkpoint(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any] | None:
     path = _checkpoint_path(spec)
     if path is None or not path.exists():
         return None

@@ -23,6 +23,7 @@ from typing import Any
 from ohgw.analysis import metrics as me
 from ohgw.study_dir import MODES
 from ohgw.study_dir import StudyData
+from ohgw.study_dir import group_runs
 from ohgw.study_dir import load_study
 from ohgw.study_dir import upgrade_settings
 
@@ -72,17 +73,7 @@ def load_published(directory: str | Path) -> PublishedStudy:
     config = upgrade_settings(meta["config"])
     finished = {(str(v), int(s)) for v, s in meta["finished"]}
     rows = read_rows(directory / ROWS)
-    runs: dict[str, dict[int, list[dict[str, Any]]]] = {label: {} for label in config["variants"]}
-    left_out = set()
-    for row in rows:
-        key = (row["variant"], row["seed"])
-        if key in finished and row["variant"] in runs:
-            runs[row["variant"]].setdefault(row["seed"], []).append(row)
-        else:
-            left_out.add(key)
-    for by_seed in runs.values():
-        for seed in by_seed:
-            by_seed[seed].sort(key=lambda r: r["time"])
+    runs, left_out = group_runs(rows, config["variants"], finished)
     metric = rows[0]["metric"] if rows else "accuracy"
     return PublishedStudy(
         directory, config, runs, metric, MODES[metric], sorted(left_out),

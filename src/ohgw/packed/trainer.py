@@ -19,10 +19,8 @@ reports it, without touching the others.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -38,8 +36,9 @@ from ohgw.packed.warmstart import OpenTrial
 from ohgw.packed.warmstart import open_trials
 from ohgw.packed.warmstart import rng_fork
 from ohgw.trial import TrialSpec
-from ohgw.trial import _row
-from ohgw.trial import _save_checkpoint
+from ohgw.trial import evaluate_unit
+from ohgw.trial import save_checkpoint as save_trial_checkpoint
+from ohgw.trial import unit_row
 
 
 class PackedTrainer:
@@ -174,25 +173,13 @@ class PackedTrainer:
                     b.copy_(buffers[name][slot])
         optimizer.to_torch(slot, state["optimizer"], model)
         level = trial.level + 1
-        diverged = not math.isfinite(mean_loss)
-        if diverged:
-            val = test = bench.worst_metric
-        else:  # as ohgw.trial.run_trial
-            key = f"eval(test={spec.report_test})"
-            counting = key not in bench.flop_counts
-            with FlopCounterMode(display=False) if counting else nullcontext() as counter:
-                val = bench.evaluate(model, "val")
-                test = bench.evaluate(model, "test") if spec.report_test else math.nan
-            if counting:
-                bench.flop_counts[key] = int(counter.get_total_flops())
-            state["eval_flops_per_unit"] = bench.flop_counts[key]
-            state["eval_units"] += 1
-            diverged = not math.isfinite(val)
-            val = bench.worst_metric if diverged else val
+        val, test, diverged = evaluate_unit(spec, bench, model, state, mean_loss)
         state["compute_seconds"] += share + time.perf_counter() - start
         state["train_steps"] += bench.batches_per_unit()
         state["flops_per_step"] = bench.flop_counts["train_step"]
-        state["reports"].append(_row(spec, bench, state, level, val, test, mean_loss, diverged))
+        state["reports"].append(
+            unit_row(spec, bench, state, level, val, test, mean_loss, diverged)
+        )
         save_checkpoint(trial, bench.device)
 
     def _count_step_flops(self) -> None:
@@ -222,4 +209,4 @@ def save_checkpoint(trial: OpenTrial, device: torch.device) -> None:
         torch.set_rng_state(cpu_state)
         if device_state is not None:
             torch.cuda.set_rng_state(device_state, device)
-        _save_checkpoint(trial.spec, trial.state)
+        save_trial_checkpoint(trial.spec, trial.state)

@@ -25,8 +25,8 @@ import torch
 
 from ohgw.benchmarks.base import Benchmark
 from ohgw.trial import TrialSpec
-from ohgw.trial import _load_checkpoint
-from ohgw.trial import _start
+from ohgw.trial import load_checkpoint
+from ohgw.trial import start_state
 
 
 @dataclass
@@ -75,9 +75,9 @@ def open_trial(spec: TrialSpec, benchmark: Benchmark) -> OpenTrial:
     benchmark.space.validate(spec.config)
     device = benchmark.device
     with rng_fork(device):
-        state = _load_checkpoint(spec, benchmark)
+        state = load_checkpoint(spec, benchmark)
         if state is None:
-            state = _start(spec, benchmark)
+            state = start_state(spec, benchmark)
         cpu_rng = torch.get_rng_state()
         generator = torch.Generator(device=device)
         if device.type == "cpu":
