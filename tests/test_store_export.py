@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -107,7 +108,7 @@ def test_a_killed_exports_partial_file_is_removed_by_the_next_export(tmp_path: P
 def test_a_live_writers_partial_file_is_kept(tmp_path: Path, alive: bool) -> None:
     # shards export at once: another live process's partial file is not taken for stale
     pid = os.getpid() if alive else _dead_pid()
-    host = store_module.socket.gethostname().replace(".", "_")
+    host = socket.gethostname().replace(".", "_")
     other = tmp_path / f".results.csv.{host}.{pid}.0badf00d.partial"
     other.write_bytes(b"variant\n")
     with Store(tmp_path / "s") as store:

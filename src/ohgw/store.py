@@ -25,25 +25,34 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
-import numbers
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ohgw.store_errors import StoreConflict
+from ohgw.store_errors import StoreError
+from ohgw.store_errors import describe
+from ohgw.store_files import abandoned
+from ohgw.store_files import fsync_directory
+from ohgw.store_files import temporary_name
+from ohgw.store_rows import MEASURED
+from ohgw.store_rows import ROW_KEY
+from ohgw.store_rows import canonical_json
+from ohgw.store_rows import check_row
+from ohgw.store_rows import content
+from ohgw.store_rows import csv_cell
+from ohgw.store_rows import row_digest
+from ohgw.store_rows import row_name
+
 __all__ = ["FILENAME", "MEASURED", "ROW_KEY", "Store", "StoreConflict", "StoreError"]
 
-ROW_KEY = ("variant", "seed", "trial_id", "resource")
-MEASURED = ("compute_seconds", "warm_seconds", "peak_memory_bytes")
 """Measured columns: they differ between runs, so they are no part of a row's content."""
 FILENAME = "results.sqlite"
 _SCHEMA_VERSION = 2  # 2: rows carry a checksum (``digest``); 1: without
@@ -59,248 +68,8 @@ CREATE TABLE IF NOT EXISTS done (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
 """
 _WHERE_KEY = "variant = ? AND seed = ? AND trial_id = ? AND resource = ?"
-_STALE_PARTIAL_S = 3600.0  # a partial export of another host older than this is abandoned
 _after_claim_read: Callable[[], None] | None = None
 """Tests only: called inside :meth:`Store.claim` between its read and its write."""
-
-
-# -- failures: each a one-paragraph message naming the file and the way out ---------------
-
-SHOWN = 5  # damaged rows named one by one; the rest counted
-_DAMAGE = ("malformed", "not a database", "could not decode", "expecting", "delimiter")
-_ACCESS = ("unable to open", "readonly", "read-only", "permission", "access")
-
-
-class StoreConflict(ValueError):
-    """The store holds other content than what is being written (see the module docstring)."""
-
-
-def describe(error: BaseException) -> tuple[str, str]:
-    """(kind, text) of an SQLite, file-system or JSON error: kind is one of ``damaged``,
-    ``access``, ``locked``, ``full`` or ``other``."""
-    text = str(error) or type(error).__name__
-    low = text.lower()
-    if isinstance(error, (PermissionError, IsADirectoryError, NotADirectoryError)):
-        return "access", text
-    if isinstance(error, ValueError) and not isinstance(error, sqlite3.Error):
-        return "damaged", f"unreadable JSON: {text}"  # json.JSONDecodeError
-    if "locked" in low or "busy" in low:
-        return "locked", text
-    if "full" in low or "no space" in low:
-        return "full", text
-    if any(word in low for word in _ACCESS):
-        return "access", text
-    if isinstance(error, sqlite3.DatabaseError) and (
-        any(word in low for word in _DAMAGE) or not isinstance(error, sqlite3.OperationalError)
-    ):
-        return "damaged", text
-    return "other", text
-
-
-def _pairs(pairs: Sequence[tuple[str, int]] | None) -> str:
-    if pairs is None:
-        return "which (variant, seed) pairs it held cannot be read, so take all as affected"
-    if not pairs:
-        return "every pair's rows still read whole (the damage is in the file's structure)"
-    named = ", ".join(f"({v!r}, seed {s})" for v, s in pairs)
-    return f"the (variant, seed) pairs {named}; the rows of the other pairs read whole"
-
-
-class StoreError(ValueError):
-    """The store cannot be used as it is; the message says which file, why, and what to do."""
-
-    def __init__(
-        self,
-        path: Path,
-        kind: str,
-        detail: object = None,
-        pairs: Sequence[tuple[str, int]] | None = None,
-        damaged: Sequence[tuple[object, ...]] = (),
-    ) -> None:
-        self.path = Path(path)
-        self.damaged = [tuple(key) for key in damaged]
-        if self.damaged:
-            pairs = sorted({(str(k[0]), int(k[1])) for k in self.damaged})  # type: ignore[call-overload]
-        self.pairs = None if pairs is None else list(pairs)
-        self.kind = kind
-        super().__init__(self._message(kind, detail))
-
-    def _message(self, kind: str, detail: object) -> str:
-        path, directory = self.path, self.path.parent
-        nothing = "Nothing was written to it"
-        rerun = (
-            "Rerun the study into a new directory (the same command with directory=NEW_DIR) "
-            "and keep this file for inspection"
-        )
-        if kind == "missing":
-            return f"{directory} holds no study: {path.name} is missing."
-        if kind == "empty":
-            return (
-                f"The study store {path} is empty (0 bytes). A store is created whole, so an "
-                "empty one lost the study it held; it is not taken for a new study. "
-                f"{nothing}. {rerun}, or delete the empty file if no study is to be kept there."
-            )
-        if kind == "rows":
-            shown = "; ".join(
-                ", ".join(f"{f}={v!r}" for f, v in zip(ROW_KEY, key, strict=True))
-                for key in self.damaged[:SHOWN]
-            )
-            more = len(self.damaged) - SHOWN
-            shown += f"; and {more} more" if more > 0 else ""
-            return (
-                f"The study store {path} holds {len(self.damaged)} row(s) whose content no "
-                f"longer matches the checksum written with it (damage, or an edit): {shown}. "
-                f"Affected: {_pairs(self.pairs)}. {nothing}. {rerun}."
-            )
-        if kind == "version":
-            return (
-                f"The study store {path} has {detail}, newer than this code reads; update "
-                f"ohgw to read it. {nothing}."
-            )
-        if kind == "foreign":
-            return (
-                f"{path} is an SQLite file but not a study store ({detail}). {nothing}. Give "
-                "the study a new directory, or delete the file if it is not needed."
-            )
-        if not isinstance(detail, BaseException):
-            raise TypeError(f"StoreError of kind {kind!r} needs the error as its detail.")
-        what, text = describe(detail)
-        action = kind  # open, read, write, export
-        if what == "damaged":
-            return (
-                f"The study store {path} is damaged ({text}). Affected: {_pairs(self.pairs)}. "
-                f"{nothing}, and what is intact stays in it (`sqlite3 {path} .recover` reads "
-                f"it out). {rerun}."
-            )
-        if what == "access":
-            return (
-                f"The study store {path} cannot be {_PARTICIPLE.get(action, action)} ({text}): "
-                f"`ohgw study` needs write access to {directory} (SQLite keeps its journal "
-                "beside the file); `ohgw report` reads a finished store without it. Make the "
-                "directory writable, or copy the study directory to a writable place and run "
-                f"the command there. {nothing}."
-            )
-        if what == "locked":
-            return (
-                f"The study store {path} stayed locked by another process ({text}). Another "
-                "process of the study holds it; rerun the same command when it has finished "
-                "(nothing committed is lost). If none runs, copy the study directory and "
-                "continue there."
-            )
-        if what == "full":
-            return (
-                f"The study store {path} could not be {_PARTICIPLE.get(action, action)} "
-                f"({text}). Free disk space in {directory} and rerun the same command; nothing "
-                "committed is lost."
-            )
-        return (
-            f"The study store {path} could not be {_PARTICIPLE.get(action, action)} ({text}). "
-            f"Rerun the same command; if it fails again, {rerun[0].lower()}{rerun[1:]}."
-        )
-
-
-_PARTICIPLE = {"open": "opened", "read": "read", "write": "written", "export": "exported"}
-
-
-def _dumps(value: Any, what: str) -> str:
-    """Canonical JSON: sorted keys, no spaces, floats by ``repr``, NaN/inf allowed."""
-    try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"The {what} is {value!r}, but must be JSON-serialisable.") from error
-
-
-def _int(value: Any, field: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"The value of `{field}` is {value!r}, but must be an int >= {low}.")
-    return int(value)
-
-
-def _scalar(value: Any, field: str) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    raise ValueError(
-        f"The value of `{field}` is {value!r}, but must be a float, int, str, bool or None."
-    )
-
-
-def _content(data: Mapping[str, Any]) -> dict[str, str]:
-    """A row's deterministic fields, each as canonical JSON (what reruns must reproduce)."""
-    return {f: _dumps(v, f"`{f}`") for f, v in data.items() if f not in MEASURED}
-
-
-def _digest(key: tuple[Any, ...], data: Mapping[str, Any]) -> str:
-    """The checksum of a row's deterministic content."""
-    text = _dumps([list(key), {f: v for f, v in data.items() if f not in MEASURED}], "row")
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def _check(row: Any) -> tuple[tuple[str, int, int, int], dict[str, Any], str]:
-    """Validate one row; return its key, its other fields and their canonical JSON."""
-    if not isinstance(row, Mapping):
-        raise ValueError(f"A row is {row!r}, but must be a mapping.")
-    for field in ROW_KEY:
-        if field not in row:
-            raise ValueError(f"A row lacks the key field `{field}`: {dict(row)!r}.")
-    variant = row["variant"]
-    if not isinstance(variant, str) or not variant:
-        raise ValueError(f"The value of `variant` is {variant!r}, but must be a non-empty str.")
-    key = (
-        variant,
-        _int(row["seed"], "seed", 0),
-        _int(row["trial_id"], "trial_id", 0),
-        _int(row["resource"], "resource", 1),
-    )
-    data = {}
-    for field, value in row.items():
-        if not isinstance(field, str):
-            raise ValueError(f"The field name {field!r} is not a str.")
-        if field not in ROW_KEY:
-            data[field] = _scalar(value, field)
-    return key, data, _dumps(data, f"row {key!r}")
-
-
-def _named(key: tuple[Any, ...]) -> str:
-    return ", ".join(f"{f}={v!r}" for f, v in zip(ROW_KEY, key, strict=True))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _abandoned(path: Path) -> bool:
-    """Whether a temporary file was left by a process that is gone: ours are named
-    ``.<name>.<host>.<pid>.<hex>.<tag>`` (gone: a dead pid on this host, or over an hour old);
-    any other name is an older version's (``results.csv<random>.partial``), never in use now."""
-    parts = path.name.split(".")
-    if len(parts) < 5 or not parts[-3].isdigit():
-        return True
-    with contextlib.suppress(OSError):
-        if time.time() - path.stat().st_mtime > _STALE_PARTIAL_S:
-            return True
-    return parts[-4] == socket.gethostname().replace(".", "_") and not _pid_alive(int(parts[-3]))
-
-
-def _temporary(path: Path, tag: str) -> Path:
-    """A file name beside ``path`` that only this process uses (see :func:`_abandoned`)."""
-    host = socket.gethostname().replace(".", "_")
-    return path.with_name(f".{path.name}.{host}.{os.getpid()}.{os.urandom(4).hex()}{tag}")
 
 
 class Store:
@@ -354,11 +123,11 @@ class Store:
         """Build the schema in a file of this process's own and hard-link it to the final name
         (atomic: another shard that links first wins, and its store is kept)."""
         for stale in self.directory.glob(f".{FILENAME}.*.new"):
-            if _abandoned(stale):
+            if abandoned(stale):
                 stale.unlink(missing_ok=True)
         if self.path.exists():
             return
-        building = _temporary(self.path, ".new")
+        building = temporary_name(self.path, ".new")
         try:
             conn = sqlite3.connect(building, isolation_level=None)
             try:
@@ -373,7 +142,7 @@ class Store:
                 conn.close()
             with contextlib.suppress(FileExistsError):
                 os.link(building, self.path)
-                _fsync_directory(self.directory)
+                fsync_directory(self.directory)
         finally:
             building.unlink(missing_ok=True)
 
@@ -463,12 +232,14 @@ class Store:
         query += f" WHERE {where}" if where else ""
         query += f" ORDER BY {', '.join(ROW_KEY)}"
         damaged = []
-        for *key, text, digest in self.conn.execute(query, list(params)):
+        for *key, text, stored_digest in self.conn.execute(query, list(params)):
             try:
                 data = json.loads(text) if isinstance(text, str) else None
             except json.JSONDecodeError:
                 data = None
-            if not isinstance(data, dict) or (digest is not None and digest != _digest(key, data)):
+            if not isinstance(data, dict) or (
+                stored_digest is not None and stored_digest != row_digest(key, data)
+            ):
                 damaged.append(tuple(key))
                 continue
             yield {**dict(zip(ROW_KEY, key, strict=True)), **data}
@@ -511,7 +282,7 @@ class Store:
         :data:`MEASURED`) is skipped; with other content it raises :class:`StoreConflict`
         naming the columns that differ, and nothing of the call is written.
         """
-        checked = [_check(row) for row in rows]
+        checked = [check_row(row) for row in rows]
         new = 0
         with self._errors("write"), self._transaction():
             for key, data, text in checked:
@@ -520,20 +291,20 @@ class Store:
                 if stored is None:
                     self.conn.execute(
                         "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)",
-                        (*key, text, _digest(key, data)),
+                        (*key, text, row_digest(key, data)),
                     )
                     new += 1
                     continue
                 old = json.loads(stored[0])
-                if stored[1] is not None and stored[1] != _digest(key, old):
+                if stored[1] is not None and stored[1] != row_digest(key, old):
                     raise StoreError(self.path, "rows", damaged=[key])
-                before, now = _content(old), _content(data)
+                before, now = content(old), content(data)
                 changed = sorted(f for f in {*before, *now} if before.get(f) != now.get(f))
                 if changed:
                     was = ", ".join(f"{f}={before.get(f, '(absent)')}" for f in changed)
                     is_ = ", ".join(f"{f}={now.get(f, '(absent)')}" for f in changed)
                     raise StoreConflict(
-                        f"The row ({_named(key)}) is stored with {was}, but is now {is_}; "
+                        f"The row ({row_name(key)}) is stored with {was}, but is now {is_}; "
                         "a rerun must reproduce the stored study (measured columns "
                         f"{list(MEASURED)} may differ)."
                     )
@@ -560,7 +331,7 @@ class Store:
 
     def mark_done(self, variant: str, seed: int, summary: Mapping[str, Any] | None = None) -> None:
         """Record that the unit ``(variant, seed)`` finished (the same summary again: a no-op)."""
-        data = _dumps(dict(summary or {}), f"summary of ({variant!r}, {seed!r})")
+        data = canonical_json(dict(summary or {}), f"summary of ({variant!r}, {seed!r})")
         with self._errors("write"), self._transaction():
             query = "SELECT summary FROM done WHERE variant = ? AND seed = ?"
             stored = self.conn.execute(query, (variant, seed)).fetchone()
@@ -585,7 +356,7 @@ class Store:
         One ``BEGIN IMMEDIATE`` transaction holds the write lock from the read to the write,
         so of two processes claiming a new store at once the second reads the first's value.
         """
-        data = _dumps(value, f"metadata `{key}`")
+        data = canonical_json(value, f"metadata `{key}`")
         value = json.loads(data)  # compared as it will be stored (tuples as lists)
         with self._errors("write"), self._transaction():
             stored = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -607,7 +378,7 @@ class Store:
 
     def put_meta(self, key: str, value: Any) -> None:
         """Set the metadata ``key`` to the JSON value ``value`` (replacing an old one)."""
-        data = _dumps(value, f"metadata `{key}`")
+        data = canonical_json(value, f"metadata `{key}`")
         with self._errors("write"), self._transaction():
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, data))
 
@@ -638,17 +409,17 @@ class Store:
         columns = [*ROW_KEY, *sorted(fields)]
         with self._errors("export"):
             for stale in path.parent.glob(f"{path.name}*.partial"):
-                if _abandoned(stale):  # both today's names and the older mkstemp ones
+                if abandoned(stale):  # both today's names and the older mkstemp ones
                     stale.unlink(missing_ok=True)
             for stale in path.parent.glob(f".{path.name}.*.partial"):
-                if _abandoned(stale):
+                if abandoned(stale):
                     stale.unlink(missing_ok=True)
-            partial = _temporary(path, ".partial")
+            partial = temporary_name(path, ".partial")
             try:
                 with open(partial, "w", newline="", encoding="utf-8") as file:
                     writer = csv.writer(file, lineterminator="\n")
                     writer.writerow(columns)
-                    writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+                    writer.writerows([csv_cell(row.get(c)) for c in columns] for row in rows)
                 os.chmod(partial, 0o644)
                 os.replace(partial, path)
             except BaseException:
@@ -673,13 +444,3 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a new directory entry durable (where the platform allows opening a directory)."""
-    with contextlib.suppress(OSError):
-        handle = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
