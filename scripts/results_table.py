@@ -1,6 +1,6 @@
 """The RESULTS.md table: every treated variant of every study against its paired baseline.
 
-Reads only the study directories (their stores), through ``ohgw.analysis.report.analyse``, the
+Reads only the study directories (their stores), through ``ohgw.analysis.evidence.analyse``, the
 same numbers the studies' reports print. Also how far each variant moved a configuration: the
 median length of the warm start's step in the unit cube (psi scaled by the space's ranges).
 
@@ -13,8 +13,8 @@ import argparse
 import math
 import statistics
 
+from ohgw.analysis.evidence import analyse
 from ohgw.analysis.figures import load_study
-from ohgw.analysis.report import analyse
 from ohgw.benchmarks.base import make_benchmark
 
 

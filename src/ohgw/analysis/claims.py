@@ -290,7 +290,7 @@ def assess(
 
     ``evidence`` maps a treated label to its comparison with the baseline (keys: ``baseline``,
     ``t_tau`` and ``censored``, ``final_test`` (points), ``final_val``, ``overhead``,
-    ``memory``, ``std``, ``kl``; as built by :func:`ohgw.analysis.report.analyse`); a missing
+    ``memory``, ``std``, ``kl``; as built by :func:`ohgw.analysis.evidence.analyse`); a missing
     key or None means not measured, and ``<key>_why`` may say why.
     """
     if claim.kind == "pooled":
