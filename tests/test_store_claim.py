@@ -159,3 +159,21 @@ def test_two_studies_with_other_budgets_started_at_once_one_is_refused(tmp_path:
     (won,) = [b for (code, _, _), b in zip(results, (2, 3), strict=True) if code == 0]
     assert stored["budget"] == won
     assert rows and max(r["time"] for r in rows) <= won
+
+
+def test_a_refusal_names_an_older_stores_settings_in_todays_names(tmp_path: Path) -> None:
+    from ohgw.study_dir import identity_differences
+    from ohgw.study_dir import upgrade_settings
+
+    with Store(tmp_path) as store:
+        store.put_meta("config", {"clock": "real", "budget": 10.0})  # as an older version wrote
+        now = upgrade_settings({"engine": "simulated", "budget": 10.0})
+        with pytest.raises(ValueError) as refused:
+            store.claim("config", now, identity_differences, upgrade_settings)
+        assert "engine: stored 'real', now 'simulated'" in str(refused.value)
+        store.claim(
+            "config",
+            upgrade_settings({"engine": "real", "budget": 10.0}),
+            identity_differences,
+            upgrade_settings,
+        )  # the same study, in today's names

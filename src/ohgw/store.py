@@ -349,9 +349,17 @@ class Store:
         with self._errors("read"):
             return {(v, s): json.loads(text) for v, s, text in self.conn.execute(query)}
 
-    def claim(self, key: str, value: Any, differences: Callable[[Any, Any], list[str]]) -> None:
+    def claim(
+        self,
+        key: str,
+        value: Any,
+        differences: Callable[[Any, Any], list[str]],
+        upgrade: Callable[[Any], Any] | None = None,
+    ) -> None:
         """Bind the metadata ``key`` to ``value`` atomically: store it where absent, else
         raise :class:`StoreConflict` if ``differences(stored, value)`` names any setting.
+        ``upgrade`` turns a stored value of an older version into today's names before it is
+        compared and shown (the message then names what the user would write today).
 
         One ``BEGIN IMMEDIATE`` transaction holds the write lock from the read to the write,
         so of two processes claiming a new store at once the second reads the first's value.
@@ -366,6 +374,7 @@ class Store:
                 self.conn.execute("INSERT INTO meta VALUES (?, ?)", (key, data))
                 return
             old = json.loads(stored[0])
+            old = upgrade(old) if upgrade is not None else old
             changed = list(differences(old, value))
             if changed:
                 shown = changed

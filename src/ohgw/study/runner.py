@@ -35,6 +35,7 @@ from ohgw.study.summary import summarise
 from ohgw.study_dir import CONFIG_KEY
 from ohgw.study_dir import RESULTS_CSV
 from ohgw.study_dir import identity_differences
+from ohgw.study_dir import upgrade_settings
 from ohgw.warmstart import HyperGradientWarning
 
 
@@ -154,7 +155,7 @@ def claim_directory(store: Store, study: Study) -> None:
 
     The stored identity may be of an older version (renamed settings, settings added since):
     it is compared in today's names (:func:`ohgw.study_dir.identity_differences`)."""
-    store.claim(CONFIG_KEY, study.identity(), identity_differences)
+    store.claim(CONFIG_KEY, study.identity(), identity_differences, upgrade_settings)
 
 
 def _remove_empty_folders(root: Path) -> None:
