@@ -33,6 +33,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         budget=BUDGET,
         max_resource=3,
         engine="real",
+        threads=1,  # one torch thread per trial process: two workers on two cores
     )
     start = time.perf_counter()
     summary = run_study(real, progress=False, echo=lambda _: None)

@@ -137,7 +137,10 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
     recorder = _Recorder()
     # Relative paths (cwd = root, SYNETUNE_FOLDER = ".") keep spaces of the study path out of
     # the trial command; PYTHONSAFEPATH keeps this package folder off the trial's sys.path.
-    with _inside(root, {"SYNETUNE_FOLDER": ".", "PYTHONSAFEPATH": "1"}):
+    env = {"SYNETUNE_FOLDER": ".", "PYTHONSAFEPATH": "1"}
+    if config.threads:  # the trial processes' torch threads (``workers`` of them share the CPU)
+        env["OMP_NUM_THREADS"] = str(config.threads)
+    with _inside(root, env):
         tuner = Tuner(
             trial_backend=_Backend(fixed),
             scheduler=scheduler,
