@@ -16,7 +16,8 @@ from ohgw.schedulers.synetune import quiet_legacy_notice
 SCRIPT = Path(__file__).with_name("syne_tune_cifar10.py")
 
 
-def main() -> None:
+def launch(trials: int = 4, workers: int = 2) -> Tuner:
+    """Tune until ``trials`` trials have finished, ``workers`` at a time; the finished tuner."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("example", SCRIPT)
@@ -36,11 +37,17 @@ def main() -> None:
     tuner = Tuner(
         trial_backend=LocalBackend(entry_point=str(SCRIPT)),
         scheduler=scheduler,
-        stop_criterion=StoppingCriterion(max_num_trials_finished=4),
-        n_workers=2,
+        stop_criterion=StoppingCriterion(max_num_trials_finished=trials),
+        n_workers=workers,
+        sleep_time=1.0,  # poll the workers each second (syne-tune's default: 5 s)
         save_tuner=False,
     )
     tuner.run()
+    return tuner
+
+
+def main() -> None:
+    tuner = launch()
     print(f"trials finished: {tuner.tuning_status.num_trials_finished}")
 
 

@@ -68,38 +68,18 @@ def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:
 
 
 def test_example_under_a_real_syne_tune_tuner(tmp_path, monkeypatch) -> None:
-    from syne_tune import StoppingCriterion
-    from syne_tune import Tuner
-    from syne_tune.backend import LocalBackend
-    from syne_tune.optimizer.legacy_baselines import ASHA
-
+    """examples/syne_tune_launch.py's own launch, two trials: the example script reports to a
+    real Tuner with ASHA."""
     monkeypatch.chdir(tmp_path)  # the tuner leaves a std.out in the working directory
     monkeypatch.setenv("SYNETUNE_FOLDER", str(tmp_path))
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
-    spec = importlib.util.spec_from_file_location("example", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    config_space = {**example.SPACE.to_syne_tune(), "epochs": 2, "train_size": 256}
-    scheduler = ASHA(
-        config_space,
-        metric="accuracy",
-        mode="max",
-        resource_attr="epoch",
-        max_resource_attr="epochs",
-        random_seed=0,
+    spec = importlib.util.spec_from_file_location(
+        "launch", EXAMPLE.with_name("syne_tune_launch.py")
     )
-    tuner = Tuner(
-        trial_backend=LocalBackend(entry_point=str(EXAMPLE)),
-        scheduler=scheduler,
-        stop_criterion=StoppingCriterion(max_num_trials_finished=2),
-        n_workers=2,
-        sleep_time=0.5,
-        save_tuner=False,
-        start_jobs_without_delay=True,
-    )
-    tuner.run()
-    results = tuner.tuning_status
-    assert results.num_trials_finished >= 2
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    tuner = launch.launch(trials=2)
+    assert tuner.tuning_status.num_trials_finished >= 2
 
 
 def test_readme_shows_the_example_verbatim_and_starts_with_two_commands() -> None:

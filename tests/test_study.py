@@ -155,6 +155,7 @@ def test_hydra_overrides_build_the_config_and_name_bad_keys() -> None:
         load_study_config(["seeds=many"])
 
 
+@pytest.mark.slow  # tests/test_study_shards.py's simulated case covers the same loop faster
 def test_shards_fill_one_directory_with_the_unsharded_table(tmp_path) -> None:
     whole = tiny_study(tmp_path / "whole", seeds=2)
     run_study(whole, progress=False, echo=lambda _: None)
@@ -219,6 +220,7 @@ def count_rows(path) -> int:
         return 0
 
 
+@pytest.mark.slow  # tests/test_store.py kills writers of the same store in a tenth of the time
 def test_kill_9_and_rerun_loses_and_duplicates_nothing(tmp_path) -> None:
     overrides = [
         "benchmark=cifar10-mini",

@@ -23,9 +23,9 @@ TINY = {"train_size": 128, "val_size": 64, "test_size": 64, "width": 4}
 ENGINES = {
     "simulated": {"budget": 2.0, "flops_per_second": 1e10, "workers": 2},
     # wall-clock seconds per pair, as in the engines' own tests: a pair must finish a unit
-    "real": {"budget": 35.0, "workers": 1},
-    "ray": {"budget": 30.0, "workers": 1},
-    "optuna": {"budget": 10.0, "workers": 1},
+    "real": {"budget": 50.0, "workers": 1},
+    "ray": {"budget": 45.0, "workers": 1},
+    "optuna": {"budget": 20.0, "workers": 1},
 }
 
 
