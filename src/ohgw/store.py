@@ -53,7 +53,6 @@ from ohgw.store_rows import row_name
 
 __all__ = ["FILENAME", "MEASURED", "ROW_KEY", "Store", "StoreConflict", "StoreError"]
 
-"""Measured columns: they differ between runs, so they are no part of a row's content."""
 FILENAME = "results.sqlite"
 _SCHEMA_VERSION = 2  # 2: rows carry a checksum (``digest``); 1: without
 _BUSY_TIMEOUT = 60.0  # seconds a connection waits for another one's lock

@@ -15,6 +15,7 @@ from typing import Any
 
 ROW_KEY = ("variant", "seed", "trial_id", "resource")
 MEASURED = ("compute_seconds", "warm_seconds", "peak_memory_bytes")
+"""Measured columns: they differ between runs, so they are no part of a row's content."""
 
 
 def canonical_json(value: Any, what: str) -> str:

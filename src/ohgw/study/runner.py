@@ -106,8 +106,8 @@ def dry_run(config: StudyConfig) -> list[Pair]:
         return pairs
     with Store(study.directory) as store:
         stored = store.get_meta(CONFIG_KEY)
-        if stored is not None and identity_differences(stored, study.identity()):
-            changed = identity_differences(stored, study.identity())
+        changed = [] if stored is None else identity_differences(stored, study.identity())
+        if changed:
             raise ValueError(
                 f"{study.directory} holds a study with other settings ({changed}); use a new "
                 "directory, or the same settings to continue it."
