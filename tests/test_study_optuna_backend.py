@@ -272,3 +272,16 @@ def test_bad_settings_are_named() -> None:
         optuna_engine.check_settings(replace(config, grace_period=4))
     with pytest.raises(ValueError, match="`scheduler`"):
         optuna_engine.check_settings(replace(config, scheduler="pasha"))
+
+
+def test_workers_2_runs_two_workers_from_the_first_trial(tmp_path: Path) -> None:
+    """The child worker imports the study and trains its throwaway unit before the pair's clock
+    starts: it used to start late, find a short budget spent, and leave ``'workers': 1``."""
+    config = replace(_config(tmp_path, "asha"), variants=["baseline"], workers=2, budget=8.0)
+    run_study(config, progress=False, echo=lambda _: None)
+    storage = open_storage(config)
+    trials = optuna.load_study(study_name=study_name("baseline", 0, 0), storage=storage)
+    owners = {t.user_attrs[liveness.WORKER] for t in trials.get_trials()}
+    with Store(tmp_path) as store:
+        assert store.done()[("baseline", 0)]["workers"] == 2 == len(owners)
+    assert not list(tmp_path.glob(".optuna-ready-*"))  # the readiness flags are removed

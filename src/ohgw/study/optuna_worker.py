@@ -1,4 +1,4 @@
-"""Workers of an Optuna study: ``python -m ohgw.study.optuna_worker [--one] CONFIG_JSON``.
+"""Workers of an Optuna study: ``python -m ohgw.study.optuna_worker [--one] [--ready F] CONFIG``.
 
 The process the Optuna engine spawns for its extra workers, and a Slurm job's command: it runs
 the study through the same pair loop as ``ohgw study`` (without the report), so it sits above
@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines.optuna_engine import OptunaEngine
@@ -23,12 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="the study's settings as JSON (StudyConfig fields)")
     parser.add_argument("--one", action="store_true", help="one worker: this process only")
+    parser.add_argument(
+        "--ready", type=Path, default=None, help="create this file once able to take trials"
+    )
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # a config written with old names
         config = StudyConfig.from_dict(json.loads(args.config))
     echo = (lambda _: None) if args.one else print
-    run_study(config, progress=False, echo=echo, engine=OptunaEngine(children=not args.one))
+    engine = OptunaEngine(children=not args.one, ready=args.ready)
+    run_study(config, progress=False, echo=echo, engine=engine)
     return 0
 
 

@@ -28,7 +28,10 @@ Slurm jobs, pointed at the same ``directory`` and ``optuna_storage``); ``workers
 worker processes one command runs (this one and ``workers - 1`` children). Each worker runs the
 pairs in order, one trial at a time: ``ask`` -> run_trial with the warm start inside ->
 ``trial.report(val_metric, epoch)`` per unit -> ``should_prune``. Workers wait at the end of a
-pair's budget for the trials still running, so the pairs run one after another.
+pair's budget for the trials still running, so the pairs run one after another. One command's
+workers start together: each child imports the study and trains its throwaway unit (below),
+then says it is ready, and the first pair's clock starts only when all are (a child that took
+its first pair late found the budget spent: ``workers=2`` ran one worker).
 
 Rows: each unit's row is kept in its Optuna trial (a user attribute) as it is produced; when a
 pair is finished, any worker converts them into the store's rows (realclock's columns, ``time``
@@ -50,7 +53,10 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -66,7 +72,9 @@ from ohgw.study.pair import Pair
 from ohgw.study.plan import Study
 from ohgw.trial import WarmStartSettings
 from ohgw.trial import run_trial
+from ohgw.variants import Variant
 
+READY_POLL_SECONDS = 0.2
 WORKER_MODULE = "ohgw.study.optuna_worker"
 """``python -m`` this module: workers of a study (it runs the pair loop, which sits above the
 engines)."""
@@ -82,8 +90,9 @@ class OptunaEngine(Engine):
     name = "optuna"
     schedulers = ("asha", "hyperband")
 
-    def __init__(self, children: bool = True) -> None:
+    def __init__(self, children: bool = True, ready: Path | None = None) -> None:
         self.children = children
+        self.ready = ready  # a child: the file it creates once it can take trials
         self._warmed: dict[int, Benchmark] = {}
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -93,11 +102,20 @@ class OptunaEngine(Engine):
     @contextlib.contextmanager
     def session(self, study: Study) -> Iterator[None]:
         count = study.config.workers - 1 if self.children else 0
-        children = [_spawn(study.config) for _ in range(count)]
+        tag = uuid.uuid4().hex[:8]
+        flags = [study.directory / f".optuna-ready-{tag}-{i}" for i in range(count)]
+        children = [_spawn(study.config, flag) for flag in flags]
         try:
+            for variant in study.variants:
+                self._warm_up(study, variant)
+            if self.ready is not None:
+                self.ready.touch()
+            _wait_until_ready(children, flags)
             yield
         finally:
             codes = [child.wait() for child in children]
+            for flag in flags:
+                flag.unlink(missing_ok=True)
         if any(codes):
             raise RuntimeError(f"Optuna worker processes exited with codes {codes}.")
 
@@ -108,19 +126,19 @@ class OptunaEngine(Engine):
         if done is not None:  # finished by the other workers meanwhile
             return done
         progress(f"{pair.label}, seed {pair.seed}: optuna")
-        benchmark = self._warmed_up(study, pair)
+        benchmark = self._warm_up(study, pair.variant)
         runner = OptunaPair(study, pair, open_storage(study.config), benchmark)
         rows, summary = runner.finalise(runner.run())
         store.add_rows(rows)  # identical rows from another worker: a no-op
         return summary
 
-    def _warmed_up(self, study: Study, pair: Pair) -> Benchmark:
-        """The pair's benchmark after one throwaway unit: its data are loaded and the FLOPs of a
-        step and an evaluation counted (once per benchmark, slowly), before any pair's clock
-        runs, so that no trial of a pair is charged for them."""
-        benchmark = study.benchmark_for(pair.variant)
+    def _warm_up(self, study: Study, variant: Variant) -> Benchmark:
+        """The variant's benchmark after one throwaway unit: its data are loaded and the FLOPs
+        of a step and an evaluation counted (once per benchmark, slowly), before any pair's
+        clock runs, so that no trial of a pair is charged for them."""
+        benchmark = study.benchmark_for(variant)
         if id(benchmark) not in self._warmed:
-            template = study.template(pair.variant, pair.seed)
+            template = study.template(variant, study.config.first_seed)
             cold = type(template)(**{**vars(template), "warm_start": WarmStartSettings()})
             run_trial(cold.spec(0, benchmark.space.sample(0), 1), benchmark=benchmark)
             self._warmed[id(benchmark)] = benchmark
@@ -151,8 +169,24 @@ def check_settings(config: StudyConfig) -> None:
         )
 
 
-def _spawn(config: StudyConfig) -> subprocess.Popen:
-    """A child worker process running the same study (``python -m`` this module ``--one``)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, "--one", json.dumps(config.to_dict())]
-    )
+def _spawn(config: StudyConfig, ready: Path) -> subprocess.Popen:
+    """A child worker process running the same study (``python -m`` the worker module
+    ``--one``); it creates ``ready`` when it can take trials."""
+    argv = [sys.executable, "-m", WORKER_MODULE, "--one", "--ready", str(ready)]
+    return subprocess.Popen([*argv, json.dumps(config.to_dict())])
+
+
+def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> None:
+    """Wait until every child has created its flag or ended (with nothing to run: it found
+    the pairs done); a child that failed first is an error."""
+    waiting = list(zip(children, flags, strict=True))
+    while waiting:
+        for child, flag in list(waiting):
+            if flag.exists() or child.poll() == 0:
+                waiting.remove((child, flag))
+            elif child.poll() is not None:
+                raise RuntimeError(
+                    f"An Optuna worker process exited with code {child.returncode} before it "
+                    "could take trials (its output is above)."
+                )
+        time.sleep(READY_POLL_SECONDS if waiting else 0)
