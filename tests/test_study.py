@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -16,6 +17,8 @@ import torch
 from ohgw.store import Store
 from ohgw.study.config import StudyConfig
 from ohgw.study.config_files import load_study_config
+from ohgw.study.engines.simulated import clock_of
+from ohgw.study.engines.simulated import unit_cost
 from ohgw.study.runner import run_study
 
 TINY = {"train_size": 256, "val_size": 100, "test_size": 100, "width": 4}
@@ -134,6 +137,8 @@ def test_a_finished_study_reruns_nothing_and_a_changed_one_is_refused(tmp_path) 
         ({"variants": ["baseline", "ohgw:grad_batches=0"]}, "`grad_batches` is 0"),
         ({"variants": ["baseline", "ohgw:mode=normalised"]}, "`mode` is 'normalised'"),
         ({"engine": "optuna", "scheduler": "pasha"}, "with engine=optuna it must be one of"),
+        ({"warm_charge": 0}, "`warm_charge` is 0"),
+        ({"warm_charge": float("inf")}, "`warm_charge` is inf"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, changes, match) -> None:
@@ -141,6 +146,18 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, changes, 
     with pytest.raises(ValueError, match=match):
         run_study(tiny_study(directory, **changes), progress=False, echo=lambda _: None)
     assert not directory.exists()
+
+
+def test_warm_charge_scales_only_the_warm_starts_flops_in_a_first_unit() -> None:
+    """A first unit costs (train + eval + charge x warm FLOPs) / flops_per_second; a later
+    unit what it cost before; the study's setting reaches its clock."""
+    clock = clock_of(tiny_study("unused", warm_charge=3.0))
+    assert (clock.warm_charge, clock.flops_per_second) == (3.0, 1e10)
+    first = {"train_flops": 4e9, "eval_flops": 1e9, "warm_flops": 2e9}
+    second = {"train_flops": 8e9, "eval_flops": 2e9, "warm_flops": 2e9}
+    assert unit_cost(first, None, clock) == (5e9 + 3.0 * 2e9) / 1e10
+    assert unit_cost(second, first, clock) == 5e9 / 1e10
+    assert unit_cost(first, None, replace(clock, warm_charge=1.0)) == 7e9 / 1e10
 
 
 def test_hydra_overrides_build_the_config_and_name_bad_keys() -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ohgw.store import Store
+from ohgw.study.config import StudyConfig
 from ohgw.study.runner import _remove_empty_folders
+from ohgw.study.runner import run_study
 
 
 def test_empty_checkpoint_folders_are_removed_and_kept_checkpoints_stay(tmp_path) -> None:
@@ -16,3 +21,24 @@ def test_empty_checkpoint_folders_are_removed_and_kept_checkpoints_stay(tmp_path
     (root / "ohgw" / "1" / "7" / "state.pt").unlink()
     _remove_empty_folders(root)
     assert not root.exists()
+
+
+def test_a_budget_below_one_unit_is_refused_with_the_units_cost_and_nothing_marked_done(
+    tmp_path,
+) -> None:
+    config = StudyConfig(
+        directory=str(tmp_path),
+        benchmark="cifar10-mini",
+        benchmark_options={"train_size": 128, "val_size": 64, "test_size": 64, "width": 4},
+        variants=["baseline"],
+        seeds=1,
+        workers=1,
+        budget=1e-6,
+        max_resource=3,
+        flops_per_second=1e10,
+        threads=1,
+    )
+    with pytest.raises(ValueError, match=r"first unit costs \d[\d.e+-]* seconds\. Raise `budget`"):
+        run_study(config, progress=False, echo=lambda _: None)
+    with Store(tmp_path) as store:
+        assert store.done() == {} and store.rows() == []

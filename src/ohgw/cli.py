@@ -23,6 +23,7 @@ SETTINGS_HELP = {
     "optuna_storage": "engine optuna: a storage URL (none: a journal file in directory)",
     "cost": "simulated engine: flops (deterministic) or measured (compute seconds)",
     "flops_per_second": "the simulated machine's speed (6e10: about this 2-core CPU)",
+    "warm_charge": "simulated engine: the warm start's FLOPs charged times this (1: as counted)",
     "pack": "engine packed: trials trained as one vectorised model",
     "tau": "the target of T@tau (none: the benchmark preset's)",
     "benchmark_options": "e.g. +benchmark_options={train_size:512}",

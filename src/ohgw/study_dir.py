@@ -31,6 +31,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     # A store written before the hyper-gradient path was a setting ran the full graph.
     "hypergrad": "graph",
     "pack": 8,  # read only by engine=packed, which no older store ran
+    "warm_charge": 1.0,  # the warm start's FLOPs charged as counted
 }
 """Settings added after a study could have been stored: the value an older store ran with.
 

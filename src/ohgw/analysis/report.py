@@ -139,7 +139,12 @@ def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
         f"Seeds: {seeds}; {c['workers']} workers; budget {c['budget']:g} {clock}seconds per "
         f"(variant, seed) on the {c['engine']} clock ("
         + (
-            f"cost {c['cost']}, {c['flops_per_second']:g} FLOP/s)."
+            f"cost {c['cost']}, {c['flops_per_second']:g} FLOP/s"
+            + (
+                f", the warm start's FLOPs charged x{c['warm_charge']:g})."
+                if c.get("warm_charge", 1.0) != 1.0
+                else ")."
+            )
             if clock
             else "wall-clock time)."
         ),

@@ -48,6 +48,10 @@ class StudyConfig:
     optuna_storage: str | None = None
     cost: str = "flops"  # simulated engine: "flops" (deterministic) or "measured"
     flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
+    # simulated engine, cost flops: the warm start's FLOPs are charged times this factor. 1
+    # charges them as counted; a factor measured once (scripts/warm_charge.py) makes the charge
+    # follow wall time (the counter sees matmuls and convolutions only) and stay deterministic.
+    warm_charge: float = 1.0
     pack: int = 8  # engine packed: trials trained as one vectorised model (docs/studies.md)
     tau: float | None = None  # T@tau's target; None: the benchmark preset's (fixed in advance)
     benchmark_options: dict[str, Any] = field(default_factory=dict)

@@ -143,6 +143,11 @@ def _check_numbers(config: StudyConfig) -> None:
         raise ValueError(
             f"The value of `cost` is {config.cost!r}, but must be 'flops' or 'measured'."
         )
+    if not (isinstance(config.warm_charge, (int, float)) and 0 < config.warm_charge < math.inf):
+        raise ValueError(
+            f"The value of `warm_charge` is {config.warm_charge!r}, but must be a finite "
+            "number > 0 (1 charges the warm start's FLOPs as counted)."
+        )
     if not config.flops_per_second > 0:
         raise ValueError(
             f"The value of `flops_per_second` is {config.flops_per_second}, but must be > 0."

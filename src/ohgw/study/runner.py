@@ -130,10 +130,13 @@ def run_pairs(
 
         def on_done(pair: Pair, summary: dict[str, Any]) -> None:
             if not summary.get("units"):  # an empty run is never done: a rerun retries it
+                cost = summary.get("first_unit_cost")
+                costs = "more" if cost is None else f"{cost:.4g} seconds"
                 raise ValueError(
                     f"{pair.label}, seed {pair.seed} finished no unit within the budget of "
-                    f"{study.config.budget} seconds: one unit of it costs more. Raise `budget` "
-                    "(the report's cost column shows a unit's seconds); nothing was marked done."
+                    f"{study.config.budget} seconds: a trial's first unit costs {costs}. Raise "
+                    "`budget` (the report's cost column shows a unit's seconds); nothing was "
+                    "marked done."
                 )
             store.mark_done(pair.label, pair.seed, summary)
             bar.update(1)

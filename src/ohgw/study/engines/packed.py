@@ -21,9 +21,9 @@ from ohgw.packed import PackedTrainer
 from ohgw.store import Store
 from ohgw.study.engines.base import OnDone
 from ohgw.study.engines.base import Progress
-from ohgw.study.engines.simulated import Clock
 from ohgw.study.engines.simulated import SimulatedEngine
 from ohgw.study.engines.simulated import checkpoint_dir
+from ohgw.study.engines.simulated import clock_of
 from ohgw.study.engines.simulated import simulation
 from ohgw.study.pair import Pair
 from ohgw.study.plan import Study
@@ -58,7 +58,7 @@ class PackedEngine(SimulatedEngine):
         on_done: OnDone,
     ) -> None:
         config = study.config
-        clock = Clock(config.workers, config.budget, config.cost, config.flops_per_second)
+        clock = clock_of(config)
         trainers: dict[int, PackedTrainer] = {}
         live: dict[Pair, tuple[Generator[TrialSpec, dict, dict], TrialSpec]] = {}
         for pair in pairs:

@@ -28,6 +28,7 @@ from ohgw.schedulers.base import Scheduler
 from ohgw.schedulers.synetune import SCHEDULERS
 from ohgw.store import Store
 from ohgw.study.config import SCHEDULER_ALIASES
+from ohgw.study.config import StudyConfig
 from ohgw.study.engines.base import Engine
 from ohgw.study.engines.base import Progress
 from ohgw.study.pair import Pair
@@ -47,6 +48,7 @@ class Clock:
     budget: float = 3600.0  # simulated seconds per (variant, seed)
     cost: str = "flops"  # "flops" (deterministic) or "measured" (compute seconds)
     flops_per_second: float = 5e10  # about this project's 2-core CPU on the mini presets
+    warm_charge: float = 1.0  # "flops": the warm start's FLOPs are charged times this
 
 
 def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock) -> float:
@@ -56,7 +58,7 @@ def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock
         return row["compute_seconds"] - before
     flops = row["train_flops"] + row["eval_flops"]
     if previous is None:
-        flops += row["warm_flops"]
+        flops += row["warm_flops"] * clock.warm_charge
     else:
         flops -= previous["train_flops"] + previous["eval_flops"]
     return flops / clock.flops_per_second
@@ -80,11 +82,18 @@ class SimulatedEngine(Engine):
             template=study.template(pair.variant, pair.seed),
             scheduler=study.scheduler(pair.seed),
             label=pair.label,
-            clock=Clock(config.workers, config.budget, config.cost, config.flops_per_second),
+            clock=clock_of(config),
             store=store,
             checkpoint_root=checkpoint_dir(study.directory, pair),
             on_event=lambda t: progress(f"{pair.label}, seed {pair.seed}, t={t:.1f}s"),
         )
+
+
+def clock_of(config: StudyConfig) -> Clock:
+    """The simulated clock a study's settings describe."""
+    return Clock(
+        config.workers, config.budget, config.cost, config.flops_per_second, config.warm_charge
+    )
 
 
 def checkpoint_dir(directory: Path, pair: Pair) -> Path:
@@ -237,4 +246,7 @@ def simulation(
         free.sort()
         yield from fill_workers()
     shutil.rmtree(checkpoint_root, ignore_errors=True)
-    return {"trials": len(configs), "units": units, "end_time": now}
+    summary = {"trials": len(configs), "units": units, "end_time": now}
+    if not units and True in known_cost:  # what the budget must at least hold
+        summary["first_unit_cost"] = known_cost[True]
+    return summary
