@@ -42,7 +42,7 @@ TINY = [
 ]
 SHARDS = 4
 STUDY_MODULES = (
-    "ohgw.cli", "ohgw.study.config", "ohgw.study.study", "ohgw.study.runner", "ohgw.study.plan",
+    "ohgw.cli", "ohgw.study.config", "ohgw.study.runner", "ohgw.study.plan",
     "ohgw.schedulers.synetune", "ohgw.benchmarks.cifar10", "ohgw.analysis.report",
 )  # fmt: skip
 
