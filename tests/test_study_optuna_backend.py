@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from ohgw.analysis.report import write_report
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.store import Store
+from ohgw.study import optuna_worker
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines import optuna_engine
 from ohgw.study.engines import optuna_liveness as liveness
@@ -54,6 +56,7 @@ def _config(directory: Path, scheduler: str) -> StudyConfig:
 SCRIPT = """
 import sys
 from ohgw.study.config_files import load_study_config
+from ohgw.study import optuna_worker
 from ohgw.study.runner import run_study
 run_study(load_study_config(sys.argv[1:]), progress=False)
 """
@@ -285,3 +288,13 @@ def test_workers_2_runs_two_workers_from_the_first_trial(tmp_path: Path) -> None
     with Store(tmp_path) as store:
         assert store.done()[("baseline", 0)]["workers"] == 2 == len(owners)
     assert not list(tmp_path.glob(".optuna-ready-*"))  # the readiness flags are removed
+
+
+def test_a_worker_names_a_bad_setting_in_one_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = replace(_config(tmp_path, "asha"), scheduler="pasha")
+    assert optuna_worker.main(["--one", json.dumps(config.to_dict())]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ohgw optuna worker: error: The value of `scheduler` is 'pasha'")
+    assert "Traceback" not in err and err.count("\n") == 1

@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         config = StudyConfig.from_dict(json.loads(args.config))
     echo = (lambda _: None) if args.one else print
     engine = OptunaEngine(children=not args.one, ready=args.ready)
-    run_study(config, progress=False, echo=echo, engine=engine)
+    try:
+        run_study(config, progress=False, echo=echo, engine=engine)
+    except ValueError as error:  # a setting or a budget: one line, as ``ohgw study`` says it
+        print(f"ohgw optuna worker: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
