@@ -30,6 +30,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
 from ohgw.study.pair import trial_seed
+from ohgw.study_dir import upgrade_settings
 from ohgw.trial import CHECKPOINT_FILE
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
@@ -72,9 +74,13 @@ def _benchmark(name: str, options: str) -> Benchmark:
     return make_benchmark(name, device="cpu", **json.loads(options))
 
 
-def retrain(row: dict[str, Any], label: str, benchmark_name: str) -> dict[str, float]:
-    """Retrain the trial of ``row`` to its resource on the CPU; its val and ood perplexity."""
+def retrain(
+    row: dict[str, Any], label: str, benchmark_name: str, hypergrad: str
+) -> dict[str, float]:
+    """Retrain the trial of ``row`` to its resource on the CPU, with the study's hyper-gradient
+    path; its val and ood perplexity."""
     variant = parse_variant(label)
+    variant = replace(variant, warm_start=replace(variant.warm_start, hypergrad=hypergrad))
     options = variant.benchmark_options({}, "token_noise")
     config = {k[len("config.") :]: v for k, v in row.items() if k.startswith("config.")}
     benchmark = _benchmark(benchmark_name, json.dumps(options, sort_keys=True))
@@ -98,6 +104,15 @@ def retrain(row: dict[str, Any], label: str, benchmark_name: str) -> dict[str, f
     model = benchmark.build_model()
     model.load_state_dict(payload["model"])
     return {split: benchmark.evaluate(model, split) for split in SPLITS}
+
+
+def study_hypergrad(rows: Path) -> str:
+    """The hyper-gradient path the study ran with: its ``study.json`` beside the rows says
+    (in today's names; a study stored before the setting existed ran the full graph)."""
+    study = rows.parent / "study.json"
+    if not study.is_file():
+        raise ValueError(f"No {study} beside the rows: it says how the study ran.")
+    return upgrade_settings(json.loads(study.read_text())["config"])["hypergrad"]
 
 
 def _header(args: argparse.Namespace) -> str:
@@ -166,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = read_rows(args.rows)
+    hypergrad = study_hypergrad(args.rows)
     seeds = sorted({r["seed"] for r in rows})[: args.seeds]
     done = _done(args.out)
     if not done:
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"The study has no rows of variant {label!r}, seed {seed}.")
             row = picked_row(run, "min")
             start = time.perf_counter()
-            ppl = retrain(row, label, args.benchmark)
+            ppl = retrain(row, label, args.benchmark, hypergrad)
             line = {
                 "variant": label,
                 "seed": seed,
