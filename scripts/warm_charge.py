@@ -38,7 +38,7 @@ def round_factor(benchmark_name: str, benchmark, hypergrad: str, seed: int) -> d
         config=benchmark.space.sample(seed),
         seed=seed,
         max_resource=1,
-        warm_start=WarmStartSettings(hypergrad=hypergrad),
+        warm_start=WarmStartSettings(mode="gradient", hypergrad=hypergrad),
         device=str(benchmark.device),
     )
     row = run_trial(spec, benchmark=benchmark)[-1]

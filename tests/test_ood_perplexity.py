@@ -1,0 +1,28 @@
+"""scripts/ood_perplexity.py: the retraining follows the study's own settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("ood", ROOT / "scripts" / "ood_perplexity.py")
+ood = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ood)
+
+
+def test_the_hyper_gradient_path_is_the_studys() -> None:
+    rows = ROOT / "docs" / "results" / "wikitext-pasha" / "results.csv.gz"
+    assert ood.study_hypergrad(rows) == "graph"
+
+
+def test_a_study_stored_before_the_setting_ran_the_graph_and_none_is_refused(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "study.json").write_text(json.dumps({"config": {"benchmark": "wikitext-mini"}}))
+    assert ood.study_hypergrad(tmp_path / "results.csv.gz") == "graph"
+    with pytest.raises(ValueError, match=r"study\.json beside the rows"):
+        ood.study_hypergrad(tmp_path / "elsewhere" / "results.csv.gz")

@@ -1,0 +1,26 @@
+"""scripts/warm_charge.py: the warm start's seconds per FLOP over a unit's, from one trial."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+from ohgw.benchmarks.base import make_benchmark
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "warm_charge.py"
+spec = importlib.util.spec_from_file_location("warm_charge", SCRIPT)
+warm_charge = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(warm_charge)
+
+TINY = {"train_size": 128, "val_size": 64, "test_size": 64, "width": 4}
+
+
+def test_a_round_reads_the_warm_start_and_the_unit_from_one_warm_started_trial() -> None:
+    benchmark = make_benchmark("cifar10-mini", **TINY)
+    result = warm_charge.round_factor("cifar10-mini", benchmark, "graph", seed=3)
+    assert result["warm_gflop"] > 0 and result["unit_gflop"] > 0
+    assert result["warm_seconds"] > 0 and result["unit_seconds"] > 0
+    per_flop = result["warm_seconds"] / result["warm_gflop"]
+    unit_per_flop = result["unit_seconds"] / result["unit_gflop"]
+    assert math.isclose(result["factor"], per_flop / unit_per_flop, rel_tol=1e-9)
