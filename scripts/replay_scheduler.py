@@ -20,10 +20,8 @@ Exit 0 when every suggestion matches, 1 at the first that does not (it is named)
 from __future__ import annotations
 
 import argparse
-import csv
 import ctypes
 import glob
-import gzip
 import os
 import sys
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ohgw.store_rows import csv_cell
+from ohgw.analysis.published import read_rows
 from ohgw.study.config_files import load_study_config
 from ohgw.study.engines.simulated import clock_of
 from ohgw.study.engines.simulated import simulation
@@ -58,18 +56,8 @@ class Diverged(Exception):
 class CommittedRows:
     """The part of a store the simulation reads: the committed rows of one pair."""
 
-    def __init__(self, rows: list[dict[str, str]]) -> None:
-        self._rows = [
-            {
-                "trial_id": int(r["trial_id"]),
-                "resource": int(r["resource"]),
-                "time": float(r["time"]),
-                "cost": float(r["cost"]),
-                "val_metric": float(r["val_metric"]),
-                "status": r["status"],
-            }
-            for r in rows
-        ]
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
 
     def rows(self, label: str, seed: int) -> list[dict[str, Any]]:
         return self._rows
@@ -82,14 +70,10 @@ def replay(config_file: Path, rows_file: Path, seed: int, variant: str) -> list[
     """The differences between the configurations suggested now and the committed ones."""
     config = load_study_config(["directory=unused-by-the-replay"], config_file)
     study = validate(config)
-    opener = gzip.open if rows_file.suffix == ".gz" else open
-    with opener(rows_file, "rt", newline="") as handle:
-        committed = [
-            r for r in csv.DictReader(handle) if r["variant"] == variant and r["seed"] == str(seed)
-        ]
+    committed = [r for r in read_rows(rows_file) if r["variant"] == variant and r["seed"] == seed]
     if not committed:
         raise SystemExit(f"{rows_file} holds no rows of variant {variant!r}, seed {seed}.")
-    first_unit = {int(r["trial_id"]): r for r in committed if r["resource"] == "1"}
+    first_unit = {r["trial_id"]: r for r in committed if r["resource"] == 1}
     scheduler = study.scheduler(seed)
     suggest, differences = scheduler.suggest, []
 
@@ -101,7 +85,7 @@ def replay(config_file: Path, rows_file: Path, seed: int, variant: str) -> list[
                 print(f"trial {suggestion.trial_id}: no committed row to compare", flush=True)
                 return suggestion
             for key, value in suggestion.config.items():
-                if csv_cell(value) != row[f"config.{key}"]:
+                if value != row[f"config.{key}"]:
                     differences.append(
                         f"trial {suggestion.trial_id}: {key} is {value!r} here, "
                         f"{row[f'config.{key}']} committed"
