@@ -6,8 +6,11 @@ Measurements are interleaved (plain step, lean K=1, graph K=1, ...) so that mach
 all alike; the table shows medians. FLOPs come from FlopCounterMode, memory as ``ohgw.cost``
 describes it: on the CPU the bytes that autograd saves for backward in the largest graph, on CUDA
 ``torch.cuda.max_memory_allocated`` above the allocation at entry. On the CPU each case also runs
-once in a fresh subprocess, per round, for the process's peak RSS: its rise above the resident
-size at the case's start (``VmHWM`` after a reset through /proc/self/clear_refs).
+once in a fresh subprocess, per round, for the process's peak RSS (``VmHWM`` after a reset
+through /proc/self/clear_refs) and its rise above the resident size at the case's start (the
+setup's freed heap trimmed first in every case, so that all start alike). The rounds run twice:
+under glibc's default allocator settings, and with its mmap threshold fixed
+(``MALLOC_MMAP_THRESHOLD_``), which keeps large freed blocks off the heap.
 
     python perf/warmstart_cost.py [--repeats 5] [--threads 2] [--device cpu|cuda] [--model gpt]
 """
@@ -15,7 +18,10 @@ size at the case's start (``VmHWM`` after a reset through /proc/self/clear_refs)
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -130,10 +136,18 @@ def _status(key: str) -> int:
     return int(re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE).group(1)) * 1024
 
 
+FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+"""glibc's default threshold (128 KiB), fixed: no longer raised when a large block is freed."""
+
+
 def rss_child(args: argparse.Namespace) -> None:
     """In a fresh process: the rise of peak RSS while the case runs once."""
     setup = build(args.model, "cpu", args.gpt_preset)
-    run = case_runner(setup, args.rss_case, "cpu")
+    plain = case_runner(setup, "plain step", "cpu")  # built in every case: the same start
+    run = plain if CASES[args.rss_case] is None else case_runner(setup, args.rss_case, "cpu")
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # every case starts on a clean heap
+        ctypes.CDLL(libc).malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset VmHWM to the current resident size
     start = _status("VmRSS")
@@ -141,16 +155,19 @@ def rss_child(args: argparse.Namespace) -> None:
     print(json.dumps({"start": start, "peak": _status("VmHWM")}))
 
 
-def rss_rounds(args: argparse.Namespace) -> dict[str, list[tuple[int, int]]]:
+def rss_rounds(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[tuple[int, int]]]:
     """Each case's (start, peak) RSS in a fresh subprocess, rounds interleaved over cases."""
     out: dict[str, list[tuple[int, int]]] = {name: [] for name in CASES}
+    child_env = {k: v for k, v in os.environ.items() if k not in FIXED_MMAP} | env
     for _ in range(args.rss_repeats):
         for name in CASES:
             command = [
                 sys.executable, __file__, "--rss-case", name, "--threads", str(args.threads),
                 "--model", args.model, "--gpt-preset", args.gpt_preset,
             ]  # fmt: skip
-            result = subprocess.run(command, capture_output=True, text=True, check=True)
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=True, env=child_env
+            )
             values = json.loads(result.stdout.strip().splitlines()[-1])
             out[name].append((values["start"], values["peak"]))
     return out
@@ -180,45 +197,74 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, run in runs.items():
             samples[name].append(run())
-    rss = rss_rounds(args) if args.device == "cpu" else None
+    rss = None
+    if args.device == "cpu":
+        rss = {
+            "glibc default": rss_rounds(args, {}),
+            "fixed mmap threshold": rss_rounds(args, FIXED_MMAP),
+        }
 
-    base = samples["plain step"]
-    base_time = statistics.median(s[1] for s in base)
     print(
         f"{setup.label}, float32, {args.device}, {args.threads} threads, {args.repeats} "
         f"interleaved repeats (median); torch {torch.__version__}"
     )
-    memory = "saved MiB" if args.device == "cpu" else "alloc MiB"
+    print_cost_table(samples, args.device)
+    if rss is not None:
+        print()
+        print_rss_table(rss, args.rss_repeats)
+
+
+def print_cost_table(samples: dict[str, list[tuple[int, float, int]]], device: str) -> None:
+    """FLOPs, seconds and the cost module's memory of each case, over the plain step's."""
+    base = samples["plain step"]
+    base_time = statistics.median(s[1] for s in base)
+    memory = "saved MiB" if device == "cpu" else "alloc MiB"
     header = (
         f"| {'case':<30} | {'GFLOP':>8} | {'x FLOPs':>7} | {'seconds':>7} | {'x time':>6} "
         f"| {memory:>9} | {'x mem':>5} |"
     )
-    if rss is not None:
-        header += f" {'RSS rise MiB':>12} | {'x RSS':>5} | {'peak RSS MiB':>12} |"
     print(header)
-    print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
-    base_rss = statistics.median(peak - start for start, peak in rss["plain step"]) if rss else 0
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     for name, values in samples.items():
         flops, seconds, peak = values[0][0], statistics.median(v[1] for v in values), values[0][2]
-        row = (
+        print(
             f"| {name:<30} | {flops / 1e9:>8.2f} | {flops / base[0][0]:>7.2f} | {seconds:>7.3f} "
             f"| {seconds / base_time:>6.2f} | {peak / 2**20:>9.1f} | {peak / base[0][2]:>5.2f} |"
         )
-        if rss is not None:
-            rise = statistics.median(p - s for s, p in rss[name])
-            top = statistics.median(p for _, p in rss[name])
-            row += f" {rise / 2**20:>12.1f} | {rise / base_rss:>5.2f} | {top / 2**20:>12.1f} |"
-        print(row)
-    if args.device == "cpu":
+    if device == "cpu":
         print(
             "x mem: bytes saved for backward in the largest autograd graph "
-            "(cpu_saved_for_backward), over the plain step's.\n"
-            f"x RSS: the rise of the process's peak RSS while the case runs once in a fresh "
-            f"process (median of {args.rss_repeats} interleaved rounds), over the plain step's; "
-            "peak RSS: the whole process."
+            "(cpu_saved_for_backward), over the plain step's."
         )
     else:
         print("x mem: torch.cuda.max_memory_allocated above entry, over the plain step's.")
+
+
+def print_rss_table(rss: dict[str, dict[str, list[tuple[int, int]]]], rounds: int) -> None:
+    """Each case's peak RSS and its rise, under each allocator setting, over the plain step's."""
+    cells = f" {'rise MiB':>8} | {'x rise':>6} | {'peak MiB':>8} | {'x peak':>6} |"
+    header = f"| {'case':<30} |" + cells * len(rss)
+    print(f"Peak RSS, median of {rounds} fresh processes per case: " + "; then ".join(rss))
+    print(header)
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
+    for name in CASES:
+        row = f"| {name:<30} |"
+        for by_case in rss.values():
+            base_rise = statistics.median(p - s for s, p in by_case["plain step"])
+            base_peak = statistics.median(p for _, p in by_case["plain step"])
+            rise = statistics.median(p - s for s, p in by_case[name])
+            peak = statistics.median(p for _, p in by_case[name])
+            row += (
+                f" {rise / 2**20:>8.1f} | {rise / base_rise:>6.2f} "
+                f"| {peak / 2**20:>8.1f} | {peak / base_peak:>6.2f} |"
+            )
+        print(row)
+    print(
+        "rise: the process's peak RSS while the case runs once, above its resident size at the "
+        "case's start; peak: the whole process's peak RSS; x: over the plain step's.\n"
+        f"fixed mmap threshold: {' '.join(f'{k}={v}' for k, v in FIXED_MMAP.items())} "
+        "(glibc's default value, no longer raised when a large block is freed)."
+    )
 
 
 if __name__ == "__main__":

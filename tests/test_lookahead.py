@@ -141,3 +141,32 @@ def test_lean_saves_a_training_step_plus_the_augmentation_input_on_the_cnn(cifar
     n, _, height, width = images.shape
     grid = n * height * width * 2 * images.element_size()
     assert lean <= 1.10 * plain + images.nbytes + grid
+
+
+def test_lean_trims_the_heap_before_and_after_each_cpu_graph(cifar_images, monkeypatch) -> None:
+    """glibc keeps freed activations on its heap; the lean path trims it on entry and after
+    every graph that it frees (perf/warmstart_cost.py measures what that does to the resident
+    set)."""
+    import ohgw.lookahead
+
+    ends, trims = [], []
+    monkeypatch.setattr(ohgw.lookahead, "_malloc_trim", lambda: trims.append)
+    problem = Problem(make_cnn(), VISION_SPACE, VISION_CONFIG, vision_loss, SGD())
+    psi = VISION_SPACE.to_psi(VISION_CONFIG)
+    batches = vision_batches(*cifar_images)[:1]
+    hypergradient(Lookahead(), problem, psi, batches, SEED, lambda: ends.append(len(trims)))
+    # g_0, g_1, the step's VJP, and the two psi-only backwards of the mixed term
+    assert ends == [1, 2, 3, 4, 5]
+    assert trims == [0] * 6
+
+
+def test_malloc_trim_is_found_on_glibc() -> None:
+    import platform
+
+    from ohgw.lookahead import _malloc_trim
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    trim = _malloc_trim()
+    assert trim is not None
+    assert trim(0) in (0, 1)

@@ -18,7 +18,11 @@ needs a second-order graph of the network:
 
 Peak memory is that of one forward and backward of the loss, plus a few parameter-sized vectors
 (and, where psi enters an augmentation, its input batch and sampling grid, which its gradient
-needs and a plain step does not keep).
+needs and a plain step does not keep). On the CPU with glibc, the freed heap is handed back to
+the system before the first graph and after each one (``malloc_trim``): glibc raises its mmap
+threshold when a large block is freed, so later activations land on its heap, which it does not
+shrink by itself, and the resident set would grow by most of a graph per pass
+(perf/warmstart_cost.py measures both).
 The step t is eps^(1/3) of |theta_0| (the usual central-difference choice). Measured agreement
 with the double-backward graph: <= 5e-9 relative in float64, <= 2.5e-3 in float32
 (docs/measurements/lookahead_agreement.txt).
@@ -26,6 +30,9 @@ with the double-backward graph: <= 5e-9 relative in float64, <= 2.5e-3 in float3
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -59,6 +66,9 @@ def lean_lookahead(
     theta0 = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     devices = [p.device for p in theta0.values() if p.device.type == "cuda"][:1]
     rng_inner = _rng_state(devices)
+    if not devices:  # start from a trimmed heap too: a study's worker has trained before
+        _trim_heap()
+        on_graph_end = _and_trim(on_graph_end)
 
     # g_0 at theta_0, and which psi enter the training loss at all
     _, g0, inner_psi = _backward(loss, bind, theta0, batches[0], hp_of, leaves, params_too=True)
@@ -194,6 +204,32 @@ def _mixed_term(
         None if a is None or b is None else (a - b) / (2 * t)
         for a, b in zip(plus, minus, strict=True)
     ]
+
+
+def _and_trim(on_graph_end: Callable[[], None]) -> Callable[[], None]:
+    """``on_graph_end``, then the freed heap handed back to the system (a no-op without glibc)."""
+
+    def end() -> None:
+        on_graph_end()
+        _trim_heap()
+
+    return end
+
+
+def _trim_heap() -> None:
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
 
 
 def _norm(tensors: Iterable[torch.Tensor]) -> float:
