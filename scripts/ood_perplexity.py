@@ -23,7 +23,6 @@ import argparse
 import csv
 import datetime
 import functools
-import gzip
 import json
 import math
 import platform
@@ -38,6 +37,7 @@ import torch
 
 from ohgw.analysis import stats as st
 from ohgw.analysis.metrics import picked_row
+from ohgw.analysis.published import read_rows
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
@@ -60,12 +60,6 @@ def _number(text: str) -> Any:
             return float(text)
         except ValueError:
             return {"True": True, "False": False}.get(text, text)
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The committed rows of a study, numbers parsed."""
-    with gzip.open(path, "rt", newline="") as handle:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 @functools.cache
