@@ -18,8 +18,6 @@ under glibc's default allocator settings, and with its mmap threshold fixed
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import json
 import os
 import re
@@ -40,6 +38,7 @@ from ohgw import HyperGradientWarning
 from ohgw import Lookahead
 from ohgw import warm_start
 from ohgw.cost import measure
+from ohgw.lookahead import trim_heap
 from ohgw.optim import OptimizerKind
 from ohgw.space import SearchSpace
 
@@ -145,9 +144,7 @@ def rss_child(args: argparse.Namespace) -> None:
     setup = build(args.model, "cpu", args.gpt_preset)
     plain = case_runner(setup, "plain step", "cpu")  # built in every case: the same start
     run = plain if CASES[args.rss_case] is None else case_runner(setup, args.rss_case, "cpu")
-    libc = ctypes.util.find_library("c")
-    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # every case starts on a clean heap
-        ctypes.CDLL(libc).malloc_trim(0)
+    trim_heap()  # every case starts on a clean heap
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset VmHWM to the current resident size
     start = _status("VmRSS")
@@ -247,11 +244,16 @@ def print_rss_table(rss: dict[str, dict[str, list[tuple[int, int]]]], rounds: in
     print(f"Peak RSS, median of {rounds} fresh processes per case: " + "; then ".join(rss))
     print(header)
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
+    bases = [
+        (
+            statistics.median(p - s for s, p in by_case["plain step"]),
+            statistics.median(p for _, p in by_case["plain step"]),
+        )
+        for by_case in rss.values()
+    ]
     for name in CASES:
         row = f"| {name:<30} |"
-        for by_case in rss.values():
-            base_rise = statistics.median(p - s for s, p in by_case["plain step"])
-            base_peak = statistics.median(p for _, p in by_case["plain step"])
+        for by_case, (base_rise, base_peak) in zip(rss.values(), bases, strict=True):
             rise = statistics.median(p - s for s, p in by_case[name])
             peak = statistics.median(p for _, p in by_case[name])
             row += (

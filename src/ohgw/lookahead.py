@@ -67,7 +67,7 @@ def lean_lookahead(
     devices = [p.device for p in theta0.values() if p.device.type == "cuda"][:1]
     rng_inner = _rng_state(devices)
     if not devices:  # start from a trimmed heap too: a study's worker has trained before
-        _trim_heap()
+        trim_heap()
         on_graph_end = _and_trim(on_graph_end)
 
     # g_0 at theta_0, and which psi enter the training loss at all
@@ -211,12 +211,13 @@ def _and_trim(on_graph_end: Callable[[], None]) -> Callable[[], None]:
 
     def end() -> None:
         on_graph_end()
-        _trim_heap()
+        trim_heap()
 
     return end
 
 
-def _trim_heap() -> None:
+def trim_heap() -> None:
+    """Hand glibc's freed heap back to the system (``malloc_trim(0)``); a no-op elsewhere."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
