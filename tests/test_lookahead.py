@@ -64,7 +64,7 @@ def test_lean_equals_graph_on_the_batchnorm_cnn(
 ) -> None:
     problem = Problem(make_cnn(), VISION_SPACE, VISION_CONFIG, vision_loss, optimizer)
     graph, lean = _both(problem, vision_batches(*cifar_images)[:batch_count], **options)
-    _assert_agree(graph, lean, rtol=1e-6)
+    _assert_agree(graph, lean, rtol=1e-5)
     if optimizer.momentum == 0.9:
         assert lean.no_path == ("momentum",)
     for name in ("aug_magnitude", "label_smoothing"):  # the mixed term is there and nonzero
@@ -75,7 +75,7 @@ def test_lean_equals_graph_on_the_tiny_gpt_with_adamw(shakespeare_ids) -> None:
     optimizer = AdamW(beta1="beta1", beta2="beta2")
     problem = Problem(make_gpt(), LM_SPACE, LM_CONFIG, lm_loss, optimizer)
     graph, lean = _both(problem, lm_batches(shakespeare_ids)[:1])
-    _assert_agree(graph, lean, rtol=1e-6)
+    _assert_agree(graph, lean, rtol=1e-5)
     assert abs(lean.gradient[LM_SPACE.continuous_names.index("label_smoothing")]) > 1e-3
 
 
@@ -155,9 +155,9 @@ def test_lean_trims_the_heap_before_and_after_each_cpu_graph(cifar_images, monke
     psi = VISION_SPACE.to_psi(VISION_CONFIG)
     batches = vision_batches(*cifar_images)[:1]
     hypergradient(Lookahead(), problem, psi, batches, SEED, lambda: ends.append(len(trims)))
-    # g_0, g_1, the step's VJP, and the two psi-only backwards of the mixed term
-    assert ends == [1, 2, 3, 4, 5]
-    assert trims == [0] * 6
+    # g_0, g_1, the step's VJP, and the psi-only backward of the mixed term
+    assert ends == [1, 2, 3, 4]
+    assert trims == [0] * 5
 
 
 def test_malloc_trim_is_found_on_glibc() -> None:

@@ -64,7 +64,7 @@ class Lookahead:
             still get their exact gradient; the regularisers (smoothing, augmentation) then
             get only their direct effect on the outer loss, not their effect through the step.
         method: how the gradient is computed. ``"lean"`` (K = 1 only): ordinary backwards,
-            a vector-Jacobian product of the optimizer's update and a central difference for
+            a vector-Jacobian product of the optimizer's update and a forward difference for
             the mixed second derivative (``ohgw.lookahead``), at one training step's peak
             memory. ``"graph"``: double backward through the unrolled steps (any K). ``"auto"``
             (the default): lean for K = 1, graph otherwise.
