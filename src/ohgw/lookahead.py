@@ -25,8 +25,8 @@ threshold when a large block is freed, so later activations land on its heap, wh
 shrink by itself, and the resident set would grow by most of a graph per pass
 (perf/warmstart_cost.py measures both).
 The step t is eps^(1/2) of |theta_0| (the usual forward-difference choice; a central difference
-would cost one more forward and backward, a fifth of the warm start's time). Measured agreement
-with the double-backward graph: docs/measurements/lookahead_agreement.txt.
+would cost one more forward and psi-only backward). Measured agreement with the double-backward
+graph: docs/measurements/lookahead_agreement.txt.
 """
 
 from __future__ import annotations
