@@ -173,7 +173,9 @@ def rss_rounds(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rss-repeats", type=int, default=2, help="fresh-process rounds (cpu)")
+    parser.add_argument(
+        "--rss-repeats", type=int, default=2, help="fresh-process rounds (cpu; 0: none)"
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--model", choices=["resnet20", "gpt"], default="resnet20")
@@ -195,7 +197,7 @@ def main() -> None:
         for name, run in runs.items():
             samples[name].append(run())
     rss = None
-    if args.device == "cpu":
+    if args.device == "cpu" and args.rss_repeats > 0:
         rss = {
             "glibc default": rss_rounds(args, {}),
             "fixed mmap threshold": rss_rounds(args, FIXED_MMAP),

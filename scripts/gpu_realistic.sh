@@ -5,7 +5,8 @@
 # gpu_data/ left by call 1 stays while the machine is warm, about 30 s after a call):
 #   call 1, carry [.whl, gpu_data/manifest.json, gpu_data/part-0.xz]:  bash scripts/gpu_realistic.sh receive
 #   call 2, carry [.whl, gpu_data/part-1.xz, gpu_carry]:               bash scripts/gpu_realistic.sh run 560
-# `run SECONDS`: unpack and check the data, measure packed throughput (perf/packed_throughput.py),
+# `run SECONDS`: unpack and check the data, measure packed throughput (perf/packed_throughput.py)
+# and the warm start's cost over a plain step (perf/warmstart_cost.py, ResNet-20 and the GPT),
 # run the pilot (seeds 0-2) unless its store came back in gpu_carry/, fix budget and tau by
 # scripts/realistic_plan.py (the rule committed before any run) unless the study files exist,
 # then the studies until the deadline; everything goes to $OUT (stores, logs, the study files).
@@ -55,6 +56,14 @@ echo "== throughput"
 timeout 120 "$python" perf/packed_throughput.py --device "$device" "${throughput_extra[@]}" \
   | tee "$OUT/packed_throughput.txt"
 tflops=$(grep -o 'packed_tflops=[0-9.e+-]*' "$OUT/packed_throughput.txt" | tail -n 1 | cut -d= -f2)
+echo "== warm-start cost, ResNet-20 and the GPT (issue 15: CUDA allocation over a plain step)"
+cost_extra=(--repeats 5) cost_limit=150  # seconds per model: on an H200 it takes a few
+[ "${TOY:-0}" = 1 ] && cost_extra=(--repeats 1 --rss-repeats 0 --gpt-preset mini) cost_limit=600
+for model in resnet20 gpt; do
+  PYTHON=$python MEASURE_DIR=$OUT timeout "$cost_limit" bash scripts/measure.sh \
+    "warmstart_cost_${device}_$model" "$python" perf/warmstart_cost.py --device "$device" \
+    --model "$model" "${cost_extra[@]}" || echo "warm-start cost ($model) failed"
+done
 echo "== pilot (baseline, seeds 0-2)"
 timeout $((total / 3)) "$python" -m ohgw.cli study --config studies/cifar10-realistic-pilot.yaml \
   device="$device" "${pilot_extra[@]}" --no-progress || echo "pilot stopped (continue it later)"

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1; shift
-out=docs/measurements/$name.txt
+out=${MEASURE_DIR:-docs/measurements}/$name.txt  # MEASURE_DIR: elsewhere (a device's $OUT)
 python=${PYTHON:-.venv/bin/python}
 {
   echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
