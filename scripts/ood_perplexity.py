@@ -100,6 +100,14 @@ def retrain(
     return {split: benchmark.evaluate(model, split) for split in SPLITS}
 
 
+def picked_run(rows: list[dict[str, Any]], label: str, seed: int) -> dict[str, Any]:
+    """The row a user would pick by validation from the run (``label``, ``seed``)."""
+    run = [r for r in rows if r["variant"] == label and r["seed"] == seed]
+    if not run:
+        raise ValueError(f"The study has no rows of variant {label!r}, seed {seed}.")
+    return picked_row(run, "min")
+
+
 def study_hypergrad(rows: Path) -> str:
     """The hyper-gradient path the study ran with: its ``study.json`` beside the rows says
     (in today's names; a study stored before the setting existed ran the full graph)."""
@@ -184,10 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         for label in args.variants:
             if (label, seed) in done:
                 continue
-            run = [r for r in rows if r["variant"] == label and r["seed"] == seed]
-            if not run:
-                raise ValueError(f"The study has no rows of variant {label!r}, seed {seed}.")
-            row = picked_row(run, "min")
+            row = picked_run(rows, label, seed)
             start = time.perf_counter()
             ppl = retrain(row, label, args.benchmark, hypergrad)
             line = {

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from ohgw.analysis.metrics import picked_row
 from ohgw.analysis.published import read_rows
 
 _SCRIPT = Path(__file__).resolve().parent / "ood_perplexity.py"
@@ -35,10 +34,7 @@ THREADS = (1, 2)
 def drift(rows: list[dict], label: str, seed: int, benchmark: str, hypergrad: str) -> str:
     """One line: the picked row's config, its committed val, and the retrained val per thread
     count."""
-    run = [r for r in rows if r["variant"] == label and r["seed"] == seed]
-    if not run:
-        raise ValueError(f"The study has no rows of variant {label!r}, seed {seed}.")
-    row = picked_row(run, "min")
+    row = ood.picked_run(rows, label, seed)
     vals = []
     for threads in THREADS:
         torch.set_num_threads(threads)
