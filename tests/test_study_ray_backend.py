@@ -191,8 +191,13 @@ def test_pasha_on_the_cluster_promotes_paused_trials_from_their_checkpoints(
         variants=["baseline"],
         seeds=1,
         workers=2,
-        budget=60.0,  # 40 promoted nothing on a busy 2-core machine
-        max_resource=10,  # rungs 1, 3, 9
+        # A promotion needs two trials through rung 1 (reduction factor 2) and one more epoch
+        # after a resume; the first unit starts 30 s or more after the tuner (imports, data).
+        # CI promoted nothing within 60 s at reduction factor 3, and a busy 2-core machine
+        # once nothing within 90 s at 2.
+        budget=150.0,
+        max_resource=10,  # rungs 1, 2, 4, 8
+        reduction_factor=2,
         engine="ray",
         ray_address=cluster.address,
     )
@@ -204,7 +209,9 @@ def test_pasha_on_the_cluster_promotes_paused_trials_from_their_checkpoints(
     # or more exists only if Ray resumed the trial from the checkpoint of its epoch 1.
     units = {(r["trial_id"], r["resource"]): r for r in rows}
     promoted = [k for k, resource in units if resource == 2]
-    assert promoted
+    assert promoted, sorted(
+        (k, round(r["start_time"], 1), round(r["time"], 1)) for k, r in units.items()
+    )
     for k in promoted:
         first, second = units[k, 1], units[k, 2]
         assert second["compute_seconds"] > first["compute_seconds"]  # carried in the checkpoint
