@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ohgw.analysis.metrics import best_so_far
 from ohgw.analysis.metrics import time_to_target
 from ohgw.analysis.published import read_rows
 
@@ -27,11 +28,9 @@ ROWS = "results.csv.gz"
 
 
 def best_by(rows: list[dict[str, Any]], limit: float, mode: str) -> float | None:
-    """The best validation metric among units that ended by ``limit`` (None: no unit had)."""
-    values = [float(r["val_metric"]) for r in rows if float(r["time"]) <= limit]
-    if not values:
-        return None
-    return max(values) if mode == "max" else min(values)
+    """The best-so-far validation metric at ``limit`` (None: no unit had ended by then)."""
+    reached = [best for time, best in best_so_far(rows, mode) if time <= limit]
+    return reached[-1] if reached else None
 
 
 def level_in_two_of_three(bests: list[float | None], mode: str) -> float | None:
