@@ -28,6 +28,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from ohgw.analysis import metrics
+
 PILOT_BUDGET = 30
 WORKERS = 4
 FLOPS_PER_SECOND = 1.2e13
@@ -67,8 +69,9 @@ threads: 1
 
 
 def best_by(rows: list[dict[str, str]], limit: float) -> float:
-    """The best validation accuracy among units that ended by ``limit``."""
-    return max((float(r["val_metric"]) for r in rows if float(r["time"]) <= limit), default=0.0)
+    """The best validation accuracy among units that ended by ``limit`` (0 when none had)."""
+    best = metrics.best_by(rows, limit, "max")
+    return 0.0 if best is None else best
 
 
 def plan(
@@ -83,10 +86,9 @@ def plan(
     realistic = {}
     for budget in range(1, PILOT_BUDGET + 1):
         median_best = statistics.median(best_by(rows, budget) for rows in curves.values())
-        half = [best_by(rows, budget / 2) for rows in curves.values()]
-        # reached by 2 of 3; 1e-9 keeps a float such as 0.8999999999999999 on its grid level
-        tau = math.floor(sorted(half)[-2] * 100 + 1e-9) / 100
-        if median_best >= min_best and tau >= min_tau:
+        half = [metrics.best_by(rows, budget / 2, "max") for rows in curves.values()]
+        tau = metrics.level_in_two_of_three(half, "max")
+        if median_best >= min_best and tau is not None and tau >= min_tau:
             realistic[budget] = (tau, median_best)
     if not realistic:
         raise SystemExit(

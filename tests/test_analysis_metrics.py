@@ -8,9 +8,11 @@ import random
 import numpy as np
 import pytest
 
+from ohgw.analysis.metrics import best_by
 from ohgw.analysis.metrics import best_so_far
 from ohgw.analysis.metrics import final_psi
 from ohgw.analysis.metrics import final_test_metric
+from ohgw.analysis.metrics import level_in_two_of_three
 from ohgw.analysis.metrics import normalised_auc
 from ohgw.analysis.metrics import overhead
 from ohgw.analysis.metrics import time_to_target
@@ -71,6 +73,30 @@ def test_time_to_target_with_censoring_for_max_and_min_metrics():
     assert time_to_target(ppl, 120.0, "min") == 3.0
     assert time_to_target(ppl, 50.0, "min") is None
     assert time_to_target([], 0.5, "max") is None
+
+
+def test_best_by_reads_the_best_so_far_at_a_time_limit():
+    rows = [_row(0, 1, 2.0, 0.3), _row(1, 1, 5.0, 0.2), _row(0, 2, 6.0, 0.5)]
+    assert best_by(rows, 1.9, "max") is None
+    assert best_by(rows, 2.0, "max") == 0.3
+    assert best_by(rows, 5.9, "max") == 0.3
+    assert best_by(rows, 6.0, "max") == 0.5
+    assert best_by(rows, 5.0, "min") == 0.2
+
+
+def test_level_in_two_of_three_is_the_second_best_on_the_grid():
+    assert level_in_two_of_three([0.3, 0.27, 0.2], "max") == 0.27
+    assert level_in_two_of_three([0.3, 0.249999, 0.2], "max") == 0.24
+    assert level_in_two_of_three([0.95, 0.8999999999999999, 0.2], "max") == 0.9
+    assert level_in_two_of_three([250.0, 240.5, 300.0], "min") == 250.0
+    assert level_in_two_of_three([250.0, 240.001, 300.0], "min") == 250.0
+    assert level_in_two_of_three([240.0, 240.001, 300.0], "min") == 240.01
+    # a pilot that reached nothing does not stop the other two from deciding
+    assert level_in_two_of_three([0.3, None, 0.2], "max") == 0.2
+    assert level_in_two_of_three([0.3, None, None], "max") is None
+    assert level_in_two_of_three([0.3, 0.2], "max") is None
+    with pytest.raises(ValueError, match="mode"):
+        level_in_two_of_three([0.3, 0.2, 0.1], "best")
 
 
 def test_worker_hours():

@@ -50,13 +50,6 @@ def test_times_bests_and_the_level_of_two_of_three(tmp_path: Path) -> None:
     assert level == 0.24  # the second best by 7.5 s is 0.249999: below the grid level 0.25
 
 
-def test_the_level_needs_three_seeds_and_a_unit_by_half_the_budget() -> None:
-    assert pilot_check.level_in_two_of_three([0.3, 0.2], "max") is None
-    assert pilot_check.level_in_two_of_three([0.3, None, 0.2], "max") is None
-    assert pilot_check.level_in_two_of_three([0.3, 0.27, 0.2], "max") == 0.27
-    assert pilot_check.level_in_two_of_three([250.0, 240.5, 300.0], "min") == 250.0
-
-
 def test_the_command_prints_and_a_missing_pilot_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -84,6 +84,33 @@ def time_to_target(rows: Sequence[Row], tau: float, mode: str) -> float | None:
     return None
 
 
+def best_by(rows: Sequence[Row], limit: float, mode: str) -> float | None:
+    """The best-so-far ``val_metric`` at study time ``limit`` (None: no unit had ended by then).
+
+    What a study of budget ``limit`` would have found, read off a longer run of the same seed:
+    the pilots that fix a study's tau and budget are read this way.
+    """
+    reached = [best for time, best in best_so_far(rows, mode) if time <= limit]
+    return reached[-1] if reached else None
+
+
+def level_in_two_of_three(bests: Sequence[float | None], mode: str) -> float | None:
+    """The best level on a grid of 0.01 that at least 2 of 3 pilots reach.
+
+    ``bests`` holds each pilot's best (None: it reached nothing); the answer is None unless
+    there are three pilots and two of them reached something.
+    """
+    _mode(mode)
+    if len(bests) != 3:
+        return None
+    reached = sorted((b for b in bests if b is not None), reverse=mode == "max")
+    if len(reached) < 2:
+        return None
+    # 1e-9 keeps a float such as 0.2499999999 on its grid level
+    scaled = reached[1] * 100
+    return (math.floor(scaled + 1e-9) if mode == "max" else math.ceil(scaled - 1e-9)) / 100
+
+
 def worker_hours(t: float, workers: int) -> float:
     """``t * workers / 3600``: the paper's GPU-hours of ``t`` study seconds on ``workers`` GPUs.
 
