@@ -42,3 +42,4 @@ def test_a_budget_below_one_unit_is_refused_with_the_units_cost_and_nothing_mark
         run_study(config, progress=False, echo=lambda _: None)
     with Store(tmp_path) as store:
         assert store.done() == {} and store.rows() == []
+    assert not (tmp_path / "checkpoints").exists()  # the failed study left no empty folders

@@ -142,11 +142,13 @@ def run_pairs(
             bar.update(1)
             echo(f"{engine.name}: {pair.label}, seed {pair.seed}: {summary}")
 
-        if todo:
-            with engine.session(study):
-                engine.run_pairs(study, todo, store, bar.set_postfix_str, on_done)
+        try:
+            if todo:
+                with engine.session(study):
+                    engine.run_pairs(study, todo, store, bar.set_postfix_str, on_done)
+        finally:  # a failed or stopped study leaves no empty folders either
+            _remove_empty_folders(study.directory / "checkpoints")
         bar.close()
-        _remove_empty_folders(study.directory / "checkpoints")
         _export(store, study.directory / RESULTS_CSV)
         table = summarise(store, study)
     echo(format_summary(table, study))
