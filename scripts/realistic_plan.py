@@ -68,7 +68,7 @@ threads: 1
 """
 
 
-def best_by(rows: list[dict[str, str]], limit: float) -> float:
+def best_or_zero(rows: list[dict[str, str]], limit: float) -> float:
     """The best validation accuracy among units that ended by ``limit`` (0 when none had)."""
     best = metrics.best_by(rows, limit, "max")
     return 0.0 if best is None else best
@@ -85,7 +85,7 @@ def plan(
     ``min_tau`` other than 0.80 / 0.75 only for a dry run at a toy size)."""
     realistic = {}
     for budget in range(1, PILOT_BUDGET + 1):
-        median_best = statistics.median(best_by(rows, budget) for rows in curves.values())
+        median_best = statistics.median(best_or_zero(rows, budget) for rows in curves.values())
         half = [metrics.best_by(rows, budget / 2, "max") for rows in curves.values()]
         tau = metrics.level_in_two_of_three(half, "max")
         if median_best >= min_best and tau is not None and tau >= min_tau:
