@@ -41,8 +41,11 @@ def test_export_of_finished_pairs_only(tmp_path: Path) -> None:
     assert (tmp_path / "all.csv").read_text().count("\n") == 1 + 3 + 2 + 4
 
 
+# The exporter restores Python's SIGINT handler: a process started from a non-interactive
+# shell's background job inherits SIGINT ignored, and would then never be interrupted.
 EXPORTER = """
-import importlib.util, sys
+import importlib.util, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
