@@ -13,9 +13,11 @@ from ohgw.data import load_cifar10
 
 # Caches (tokenizers, downloads) go to the project's ignored .cache folder, never to ../shared.
 os.environ.setdefault("OHGW_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache"))
-# Child processes use this process's thread count: float sums depend on it, and importing
-# syne-tune's backend would otherwise set OMP_NUM_THREADS=1 for every child.
-os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+# One torch thread, here and in every child process: the tests' models are tiny, so more
+# threads only spin (CPU time, not speed), and float sums depend on the count, so children must
+# match this process (importing syne-tune's backend would otherwise set it for them).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
