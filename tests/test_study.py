@@ -19,9 +19,13 @@ from ohgw.study.config import StudyConfig
 from ohgw.study.config_files import load_study_config
 from ohgw.study.engines.simulated import clock_of
 from ohgw.study.engines.simulated import unit_cost
+from ohgw.study.pair import MEASURED
 from ohgw.study.runner import run_study
+from problems import TINY_CIFAR
+from problems import TINY_CIFAR_OVERRIDE
+from problems import TINY_FLOPS
 
-TINY = {"train_size": 256, "val_size": 100, "test_size": 100, "width": 4}
+TINY = TINY_CIFAR
 
 
 def tiny_study(directory, **changes) -> StudyConfig:
@@ -34,7 +38,7 @@ def tiny_study(directory, **changes) -> StudyConfig:
         "workers": 2,
         "budget": 3.0,
         "max_resource": 3,
-        "flops_per_second": 1e10,
+        "flops_per_second": TINY_FLOPS,
     }
     return StudyConfig(**{**settings, **changes})
 
@@ -77,6 +81,28 @@ def test_every_scheduler_runs_a_small_study_with_and_without_ohgw(
             warm = {r["warm_flops"] for r in rows}
             assert (warm == {0}) == (label == "baseline")
         assert set(store.done()) == {("baseline", 0), ("ohgw", 0)}
+
+
+def test_max_trials_ends_each_pair_when_its_trials_stop(tmp_path) -> None:
+    """Three trials, then the scheduler is asked for nothing more: the pair ends long before
+    its budget, with the rows of the first three trials of a run the budget cut short."""
+    limited = tiny_study(tmp_path / "limited", budget=1e4, max_trials=3)
+    table = run_study(limited, progress=False, echo=lambda _: None)
+    unlimited = tiny_study(tmp_path / "unlimited", variants=["baseline"], budget=1.5)
+    run_study(unlimited, progress=False, echo=lambda _: None)
+
+    def computed(rows):
+        return [{k: v for k, v in r.items() if k not in MEASURED} for r in rows]
+
+    with Store(limited.directory) as store:
+        rows, done = store.rows(), store.done()
+    with Store(unlimited.directory) as store:
+        reference = computed(r for r in store.rows() if r["trial_id"] < 3)
+    for label in ("baseline", "ohgw"):
+        assert {r["trial_id"] for r in rows if r["variant"] == label} == {0, 1, 2}
+        assert done[(label, 0)]["end_time"] < 100 and table[label]["trials"] == 3
+    baseline = computed(r for r in rows if r["variant"] == "baseline" and r["time"] <= 1.5)
+    assert len(reference) >= 3 and baseline == reference
 
 
 def test_trial_k_is_paired_across_variants(tmp_path) -> None:
@@ -138,6 +164,7 @@ def test_a_finished_study_reruns_nothing_and_a_changed_one_is_refused(tmp_path) 
         ({"variants": ["baseline", "ohgw:mode=normalised"]}, "`mode` is 'normalised'"),
         ({"engine": "optuna", "scheduler": "pasha"}, "with engine=optuna it must be one of"),
         ({"warm_charge": 0}, "`warm_charge` is 0"),
+        ({"max_trials": 0}, "`max_trials` is 0"),
         ({"warm_charge": float("inf")}, "`warm_charge` is inf"),
     ],
 )
@@ -152,12 +179,12 @@ def test_warm_charge_scales_only_the_warm_starts_flops_in_a_first_unit() -> None
     """A first unit costs (train + eval + charge x warm FLOPs) / flops_per_second; a later
     unit what it cost before; the study's setting reaches its clock."""
     clock = clock_of(tiny_study("unused", warm_charge=3.0))
-    assert (clock.warm_charge, clock.flops_per_second) == (3.0, 1e10)
+    assert (clock.warm_charge, clock.flops_per_second) == (3.0, TINY_FLOPS)
     first = {"train_flops": 4e9, "eval_flops": 1e9, "warm_flops": 2e9}
     second = {"train_flops": 8e9, "eval_flops": 2e9, "warm_flops": 2e9}
-    assert unit_cost(first, None, clock) == (5e9 + 3.0 * 2e9) / 1e10
-    assert unit_cost(second, first, clock) == 5e9 / 1e10
-    assert unit_cost(first, None, replace(clock, warm_charge=1.0)) == 7e9 / 1e10
+    assert unit_cost(first, None, clock) == (5e9 + 3.0 * 2e9) / TINY_FLOPS
+    assert unit_cost(second, first, clock) == 5e9 / TINY_FLOPS
+    assert unit_cost(first, None, replace(clock, warm_charge=1.0)) == 7e9 / TINY_FLOPS
 
 
 def test_hydra_overrides_build_the_config_and_name_bad_keys() -> None:
@@ -241,13 +268,13 @@ def count_rows(path) -> int:
 def test_kill_9_and_rerun_loses_and_duplicates_nothing(tmp_path) -> None:
     overrides = [
         "benchmark=cifar10-mini",
-        "+benchmark_options={train_size:256,val_size:100,test_size:100,width:4}",
+        TINY_CIFAR_OVERRIDE,
         "variants=[baseline,ohgw]",
         "seeds=2",
         "workers=2",
         "budget=3",
         "max_resource=3",
-        "flops_per_second=1e10",
+        f"flops_per_second={TINY_FLOPS}",
         f"threads={torch.get_num_threads()}",  # sums differ between thread counts
     ]
     reference = tmp_path / "reference"

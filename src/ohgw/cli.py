@@ -15,6 +15,8 @@ SETTINGS_HELP = {
     "first_seed": "the first of the paired seeds",
     "workers": "simulated (or real) workers running trials at once",
     "budget": "seconds per (variant, seed): simulated, or wall clock off the simulated engine",
+    "max_trials": "trials per (variant, seed) at most; the pair ends when they stop (none: "
+    "as many as the budget allows)",
     "max_resource": "units (epochs) a full trial trains",
     "grace_period": "the scheduler's lowest rung, in units",
     "reduction_factor": "the spacing of the scheduler's rungs",

@@ -32,6 +32,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "hypergrad": "graph",
     "pack": 8,  # read only by engine=packed, which no older store ran
     "warm_charge": 1.0,  # the warm start's FLOPs charged as counted
+    "max_trials": None,  # trials were limited by the budget only
 }
 """Settings added after a study could have been stored: the value an older store ran with.
 

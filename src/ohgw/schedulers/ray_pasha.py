@@ -68,6 +68,8 @@ class RayPASHA(TrialScheduler):
         seed: syne-tune's ``random_seed``.
         workers: trials at work at once (running, starting or being resumed).
         trial_key: the config key holding the trial id :meth:`reserve_new_trial` gave out.
+        max_trials: once this many trials have started, PASHA is asked for nothing more, and
+            the experiment ends when none of them is at work (paused ones stay paused).
 
     ``events`` logs what the scheduler did, in order: ``("start", k)`` when PASHA asked for a
     new trial k, ``("resume", k)`` when it promoted trial k, ``("result", k, epoch, decision)``.
@@ -85,6 +87,7 @@ class RayPASHA(TrialScheduler):
         seed: int = 0,
         workers: int = 1,
         trial_key: str = TRIAL_KEY,
+        max_trials: int | None = None,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"The value of `workers` is {workers!r}, but must be an int >= 1.")
@@ -102,6 +105,8 @@ class RayPASHA(TrialScheduler):
         self._metric, self._mode = metric, mode
         self.workers = workers
         self.trial_key = trial_key
+        self.max_trials = max_trials
+        self._started = 0  # new trials PASHA asked for
         self.events: list[tuple[Any, ...]] = []
         self._busy: set[int] = set()  # trial ids holding a worker (or about to)
         self._new: int | None = None  # a new trial PASHA asked for, not yet handed out
@@ -115,7 +120,7 @@ class RayPASHA(TrialScheduler):
 
     def _poll(self) -> None:
         """Ask PASHA for work while a worker is free (``Tuner._schedule_new_tasks``)."""
-        while len(self._busy) < self.workers and self._new is None:
+        while len(self._busy) < self.workers and self._new is None and not self._exhausted:
             suggestion = self._pasha.suggest()
             if suggestion is None:
                 return
@@ -125,7 +130,12 @@ class RayPASHA(TrialScheduler):
                 self.events.append(("resume", suggestion.trial_id))
             else:
                 self._new = suggestion.trial_id
+                self._started += 1
                 self.events.append(("start", suggestion.trial_id))
+
+    @property
+    def _exhausted(self) -> bool:
+        return self.max_trials is not None and self._started >= self.max_trials
 
     def reserve_new_trial(self) -> int | None:
         """The id of a new trial PASHA wants started now (the search algorithm creates it with
@@ -143,6 +153,8 @@ class RayPASHA(TrialScheduler):
             trial = self._trials[trial_id]
             if trial.status in (Trial.PAUSED, Trial.PENDING):  # not while it is still saving
                 return trial
+        if self._exhausted and not self._busy and not self._handed and self._new is None:
+            tune_controller.request_stop_experiment()  # the paused trials would wait forever
         return None
 
     # -- Ray's notifications -----------------------------------------------------------------

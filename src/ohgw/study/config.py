@@ -36,6 +36,9 @@ class StudyConfig:
     first_seed: int = 0
     workers: int = 4
     budget: float = 15.0  # simulated seconds per (variant, seed)
+    # At most this many trials per (variant, seed): once they have started, the scheduler is
+    # asked for nothing more and the pair ends when they stop (None: as many as fit the budget).
+    max_trials: int | None = None
     max_resource: int = 9  # units (epochs) a trial may train
     grace_period: int = 1
     reduction_factor: int = 3

@@ -137,6 +137,14 @@ def _check_numbers(config: StudyConfig) -> None:
     config.shard_index  # noqa: B018 - raises on a bad shard
     if config.first_seed < 0:
         raise ValueError(f"The value of `first_seed` is {config.first_seed}, but must be >= 0.")
+    trials = config.max_trials
+    if trials is not None and (
+        isinstance(trials, bool) or not isinstance(trials, int) or trials < 1
+    ):
+        raise ValueError(
+            f"The value of `max_trials` is {trials!r}, but must be an int >= 1 or null (no "
+            "limit but the budget)."
+        )
     if not (isinstance(config.budget, (int, float)) and config.budget > 0):
         raise ValueError(f"The value of `budget` is {config.budget!r}, but must be > 0.")
     if config.cost not in ("flops", "measured"):

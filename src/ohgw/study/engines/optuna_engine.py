@@ -20,8 +20,9 @@ same bracket (the bracket is hashed from the seed and the number, not the study 
 Budget: ``budget`` wall-clock seconds per (variant, seed), as with ``engine=real``, counted from
 the start of the pair's first trial (its ``datetime_start`` in the storage, so every process
 agrees on it). No new trial starts after it, a running trial stops at its first unit that ends
-past it, and that unit's row is dropped. The number of trials is what fits; it is not set.
-``report`` reads ``budget`` as the time axis, which a trial count would break.
+past it, and that unit's row is dropped. The number of trials is what fits, or at most
+``max_trials``: once that many have started, no worker asks for another and the pair ends when
+they stop, before its budget (which stays the report's time axis).
 
 Workers: every process that runs the same command joins the same studies (two terminals, or
 Slurm jobs, pointed at the same ``directory`` and ``optuna_storage``); ``workers`` is how many

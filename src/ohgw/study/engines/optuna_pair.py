@@ -77,7 +77,8 @@ class OptunaPair:
         return max((int(n[len(prefix) :]) for n in names if n.startswith(prefix)), default=0)
 
     def run(self) -> optuna.Study:
-        """Take trials until the budget is spent and the pair's last trial ended."""
+        """Take trials until the budget is spent (or ``max_trials`` have started) and the
+        pair's last trial ended."""
         attempt = self._attempt()
         study = self._study(attempt)
         while True:
@@ -88,7 +89,9 @@ class OptunaPair:
                 study = self._study(attempt)
                 continue
             t0 = start_time(trials)
-            if t0 is not None and time.time() - t0 >= self.config.budget:
+            limit = self.config.max_trials
+            spent = t0 is not None and time.time() - t0 >= self.config.budget
+            if spent or (limit is not None and len(trials) >= limit):
                 if any(t.state == TrialState.RUNNING for t in trials):
                     time.sleep(POLL_SECONDS)
                     continue

@@ -14,8 +14,9 @@ Pairing: trial k of seed s samples its configuration from the benchmark's space 
 :func:`ohgw.study.pair.trial_seed` (s, k), the seed of its theta_0 and data order, so trial
 k is the same in every variant (:class:`PairedSearcher`). At most ``workers`` trials run at once
 (``max_concurrent_trials``; with PASHA, the scheduler counts them, see ``ray_pasha``), for at
-most ``budget`` wall-clock seconds per (variant, seed) (``time_budget_s``; ``num_samples`` is
-unlimited). Hyperband and PASHA pause trials: each unit reports the trial runner's checkpoint
+most ``budget`` wall-clock seconds per (variant, seed) (``time_budget_s``), and at most
+``max_trials`` trials (``num_samples``; unlimited when unset; Tune still resumes the paused ones
+among them). Hyperband and PASHA pause trials: each unit reports the trial runner's checkpoint
 to Tune, which keeps it under ``<directory>/ray`` and hands it back when the trial resumes (on
 a multi-machine cluster that folder must be on a filesystem every node shares).
 
@@ -197,6 +198,7 @@ def _scheduler(config: StudyConfig, benchmark: Benchmark, seed: int) -> TrialSch
         reduction_factor=config.reduction_factor,
         seed=seed,
         workers=config.workers,
+        max_trials=config.max_trials,
     )
 
 
@@ -247,7 +249,7 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
             mode=benchmark.mode,
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=-1,
+            num_samples=-1 if config.max_trials is None else config.max_trials,
             max_concurrent_trials=concurrent,
             time_budget_s=config.budget,
             reuse_actors=True,

@@ -131,6 +131,8 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
     config, seed = study.config, pair.seed
     space = study.benchmark.space.to_syne_tune()
     scheduler = study.scheduler(seed).scheduler
+    if config.max_trials is not None:
+        _limit_trials(scheduler, config.max_trials)
     fixed = study.template(pair.variant, seed).to_dict()
     name = f"{safe_name(pair.label)}-seed{seed}"
     shutil.rmtree(root / name, ignore_errors=True)  # stale checkpoints must not be resumed
@@ -158,6 +160,25 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
         shutil.rmtree(checkpoints, ignore_errors=True)
     t0 = tuner.metadata[ST_TUNER_START_TIMESTAMP]
     return _rows(recorder, t0, pair.label, seed, list(space), config.budget)
+
+
+def _limit_trials(scheduler: Any, max_trials: int) -> None:
+    """Make ``scheduler`` suggest nothing once ``max_trials`` trials have started: the
+    ``Tuner`` then takes the configuration space as exhausted and ends the pair when the
+    running trials stop (a stopping criterion would stop them at once)."""
+    suggest = scheduler.suggest
+    started = 0
+
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        nonlocal started
+        if started >= max_trials:
+            return None
+        suggestion = suggest(*args, **kwargs)
+        if suggestion is not None and suggestion.spawn_new_trial_id:
+            started += 1
+        return suggestion
+
+    scheduler.suggest = limited
 
 
 def _rows(

@@ -5,7 +5,9 @@ one resource unit at a time (really, in this process, through the trial runner) 
 ends at ``start + cost``, where the default cost is deterministic: the unit's FLOPs (training,
 evaluation, and the warm start in the first unit) over a nominal ``flops_per_second``. Results
 reach the scheduler in simulated-time order, so the timeline does not depend on how busy the
-machine is, and the same inputs give a bit-identical timeline.
+machine is, and the same inputs give a bit-identical timeline. With ``max_trials`` set, the
+scheduler is asked for nothing more once that many trials have started: the pair ends when they
+stop, or at the budget.
 
 Crash safety: every unit's row goes to the store as it is produced, and each trial keeps a
 checkpoint. A rerun replays the same deterministic timeline, taking rows already in the store
@@ -49,6 +51,7 @@ class Clock:
     cost: str = "flops"  # "flops" (deterministic) or "measured" (compute seconds)
     flops_per_second: float = 5e10  # about this project's 2-core CPU on the mini presets
     warm_charge: float = 1.0  # "flops": the warm start's FLOPs are charged times this
+    max_trials: int | None = None  # once this many have started, the scheduler is not asked
 
 
 def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock) -> float:
@@ -92,7 +95,12 @@ class SimulatedEngine(Engine):
 def clock_of(config: StudyConfig) -> Clock:
     """The simulated clock a study's settings describe."""
     return Clock(
-        config.workers, config.budget, config.cost, config.flops_per_second, config.warm_charge
+        config.workers,
+        config.budget,
+        config.cost,
+        config.flops_per_second,
+        config.warm_charge,
+        config.max_trials,
     )
 
 
@@ -200,7 +208,7 @@ def simulation(
         order += 1
 
     def fill_workers() -> Generator[TrialSpec, dict[str, Any], None]:
-        while free:
+        while free and (clock.max_trials is None or len(configs) < clock.max_trials):
             suggestion = scheduler.suggest()
             if suggestion is None:
                 return
