@@ -50,6 +50,24 @@ def make_gpt(seed: int = 0, vocab_size: int = 65) -> GPT:
     return GPT(config).double()
 
 
+TINY_CIFAR = {
+    "train_size": 64,
+    "val_size": 50,
+    "test_size": 50,
+    "width": 4,
+    "blocks_per_stage": 1,
+    "batch_size": 32,
+}
+"""cifar10-mini made tiny for the tests' studies: ResNet-8 at width 4, two steps of 32 a unit.
+A unit is about 4.8e8 FLOPs (training and evaluation), a warm start about 4.4e8."""
+TINY_FLOPS = 1e9
+"""A simulated machine on which a ``TINY_CIFAR`` unit takes about half a second."""
+TINY_CIFAR_OVERRIDE = (
+    "+benchmark_options={" + ",".join(f"{k}:{v}" for k, v in TINY_CIFAR.items()) + "}"
+)
+"""``TINY_CIFAR`` as an ``ohgw study`` override."""
+
+
 VISION_SPACE = SearchSpace(
     [
         Continuous("lr", 1e-3, 1.0, "log"),

@@ -21,6 +21,8 @@ from ohgw.analysis.report import write_report
 from ohgw.store import Store
 from ohgw.study.config import StudyConfig
 from ohgw.study.runner import run_study
+from problems import TINY_CIFAR
+from problems import TINY_FLOPS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,13 +42,13 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = StudyConfig(
         directory=str(directory),
         benchmark="cifar10-mini",
-        benchmark_options={"train_size": 256, "val_size": 100, "test_size": 100, "width": 4},
+        benchmark_options=TINY_CIFAR,
         variants=VARIANTS,
         seeds=2,
         workers=2,
         budget=3.0,
         max_resource=3,
-        flops_per_second=1e10,
+        flops_per_second=TINY_FLOPS,
         tau=0.15,
     )
     with warnings.catch_warnings():

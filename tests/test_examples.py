@@ -22,7 +22,8 @@ CONFIG = {
     "aug_magnitude": 0.5,
     "label_smoothing": 0.1,
 }
-ARGS = [f"--{k}={v}" for k, v in CONFIG.items()] + ["--epochs=2", "--train_size=256"]
+ARGS = [f"--{k}={v}" for k, v in CONFIG.items()]
+ARGS += ["--epochs=2", "--train_size=64", "--batch_size=32"]
 
 
 def run_script(path: Path) -> list[dict]:

@@ -16,8 +16,10 @@ import torch
 
 from ohgw.study.config import StudyConfig
 from ohgw.study.runner import run_study
+from problems import TINY_CIFAR
+from problems import TINY_FLOPS
 
-TINY = {"train_size": 128, "val_size": 50, "test_size": 50, "width": 4, "batch_size": 32}
+TINY = TINY_CIFAR
 SETTINGS = {
     "benchmark": "cifar10-mini",
     "benchmark_options": TINY,
@@ -26,7 +28,7 @@ SETTINGS = {
     "workers": 2,
     "budget": 2.0,
     "max_resource": 2,
-    "flops_per_second": 3e9,
+    "flops_per_second": TINY_FLOPS,
     "engine": "packed",
     "pack": 4,
 }

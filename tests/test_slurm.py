@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 from ohgw import slurm
 from ohgw.study.config import StudyConfig
+from problems import TINY_CIFAR
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = [
@@ -168,7 +169,7 @@ def test_a_trial_job_runs_through_submitit_local(tmp_path: Path) -> None:
         "seed": 3,
         "max_resource": 1,
         "warm_start": {"mode": "gradient", "eta_h": 1e-3},
-        "benchmark_options": {"train_size": 128, "val_size": 64, "test_size": 64},
+        "benchmark_options": TINY_CIFAR,
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     result = subprocess.run(

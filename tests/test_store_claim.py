@@ -17,6 +17,8 @@ import pytest
 
 from ohgw import store as store_module
 from ohgw.store import Store
+from problems import TINY_CIFAR_OVERRIDE
+from problems import TINY_FLOPS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAUSE = """
@@ -131,12 +133,12 @@ sys.exit(main(sys.argv[1:]))
 )
 TINY = [
     "benchmark=cifar10-mini",
-    "+benchmark_options={train_size:256,val_size:100,test_size:100,width:4}",
+    TINY_CIFAR_OVERRIDE,
     "variants=[baseline]",
     "seeds=1",
     "workers=2",
     "max_resource=3",
-    "flops_per_second=1e10",
+    f"flops_per_second={TINY_FLOPS}",
     "--no-progress",
 ]
 

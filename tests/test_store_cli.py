@@ -1,8 +1,8 @@
 """``ohgw study`` and ``ohgw report`` on a damaged store of a real tiny study: exit status 2,
 one paragraph naming the file and the way out, and the file left as it was (issue 17.2).
 
-Slow: it runs a tiny study once (about a minute on a quiet machine). The same store failures
-are covered quickly by ``tests/test_store_damage.py``; this test adds the commands' exit path.
+It runs a tiny study once (seconds). The same store failures are covered without commands by
+``tests/test_store_damage.py``; this test adds the commands' exit path.
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ import pytest
 
 from ohgw.cli import main
 from ohgw.store import FILENAME
+from problems import TINY_CIFAR_OVERRIDE
+from problems import TINY_FLOPS
 from test_store_damage import DAMAGE
 
 TINY = [
     "benchmark=cifar10-mini",
-    "+benchmark_options={train_size:256,val_size:100,test_size:100,width:4}",
+    TINY_CIFAR_OVERRIDE,
     "variants=[baseline]",
     "seeds=2",
     "workers=2",
     "budget=1.5",
     "max_resource=3",
-    "flops_per_second=1e10",
+    f"flops_per_second={TINY_FLOPS}",
     "--no-progress",
 ]
 
@@ -47,7 +49,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(DAMAGE))
 def test_study_and_report_exit_2_with_one_paragraph(
     study: Path, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]

@@ -28,15 +28,18 @@ from pathlib import Path
 
 import pytest
 
+from problems import TINY_CIFAR_OVERRIDE
+from problems import TINY_FLOPS
+
 TINY = [
     "benchmark=cifar10-mini",
-    "+benchmark_options={train_size:256,val_size:100,test_size:100,width:4}",
+    TINY_CIFAR_OVERRIDE,
     "variants=[baseline,ohgw]",
     "seeds=4",  # shards split by seed: one seed each
     "workers=2",
     "budget=2.0",
     "max_resource=3",
-    "flops_per_second=1e10",
+    f"flops_per_second={TINY_FLOPS}",
     "threads=1",
     "--no-progress",
 ]

@@ -25,12 +25,14 @@ from ohgw.study.engines import raytune
 from ohgw.study.runner import run_study
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
+from problems import TINY_CIFAR
 from problems import overlapping_trials
 
-OPTIONS = {"train_size": 128, "val_size": 100, "test_size": 100, "batch_size": 32}
-# Wall-clock seconds per (variant, seed): an ohgw trial's first unit took over 50 s on a busy
-# 2-core machine (its process counts the warm start's FLOPs once, slowly).
-BUDGETS = {"asha": 90.0, "hyperband": 90.0}
+OPTIONS = TINY_CIFAR
+# Wall-clock seconds per (variant, seed): a cap that holds on a busy machine; each pair ends
+# when its two trials stop (max_trials), in seconds when the machine is idle.
+BUDGETS = {"asha": 300.0, "hyperband": 300.0}
+TRIALS = 2
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,7 @@ def studies(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[
             seeds=1,
             workers=2,
             budget=budget,
+            max_trials=TRIALS,
             max_resource=3,
             engine="ray",
             ray_address=cluster.address,
@@ -110,6 +113,8 @@ def test_rows_of_both_variants_in_the_real_clock_format(
     assert all(r["status"] == "ok" and 1 <= r["resource"] <= 3 for r in rows)
     assert all(0 <= r["start_time"] < r["time"] <= BUDGETS[scheduler] for r in rows)
     assert all(0 <= r["worker"] < 2 for r in rows)
+    for variant in ("baseline", "ohgw"):  # the pair ended when its trials stopped
+        assert len({r["trial_id"] for r in rows if r["variant"] == variant}) == TRIALS
     assert (Path(study["config"].directory) / "results.csv").exists()
     assert not list(Path(study["config"].directory).rglob("checkpoint.pt"))
 
@@ -192,10 +197,10 @@ def test_pasha_on_the_cluster_promotes_paused_trials_from_their_checkpoints(
         seeds=1,
         workers=2,
         # A promotion needs two trials through rung 1 (reduction factor 2) and one more epoch
-        # after a resume; the first unit starts 30 s or more after the tuner (imports, data).
-        # CI promoted nothing within 60 s at reduction factor 3, and a busy 2-core machine
-        # once nothing within 90 s at 2.
-        budget=150.0,
+        # after a resume: four trials, and a cap that holds on a busy machine (Tune ends the
+        # pair when none of them can run any more).
+        budget=300.0,
+        max_trials=4,
         max_resource=10,  # rungs 1, 2, 4, 8
         reduction_factor=2,
         engine="ray",
@@ -208,6 +213,7 @@ def test_pasha_on_the_cluster_promotes_paused_trials_from_their_checkpoints(
     # scratch would report epoch 1 again, which RayPASHA answers with PAUSE: a row of epoch 2
     # or more exists only if Ray resumed the trial from the checkpoint of its epoch 1.
     units = {(r["trial_id"], r["resource"]): r for r in rows}
+    assert {r["trial_id"] for r in rows} <= set(range(4))  # max_trials: no fifth trial
     promoted = [k for k, resource in units if resource == 2]
     assert promoted, sorted(
         (k, round(r["start_time"], 1), round(r["time"], 1)) for k, r in units.items()

@@ -8,6 +8,8 @@ from ohgw.store import Store
 from ohgw.study.config import StudyConfig
 from ohgw.study.runner import _remove_empty_folders
 from ohgw.study.runner import run_study
+from problems import TINY_CIFAR
+from problems import TINY_FLOPS
 
 
 def test_empty_checkpoint_folders_are_removed_and_kept_checkpoints_stay(tmp_path) -> None:
@@ -29,13 +31,13 @@ def test_a_budget_below_one_unit_is_refused_with_the_units_cost_and_nothing_mark
     config = StudyConfig(
         directory=str(tmp_path),
         benchmark="cifar10-mini",
-        benchmark_options={"train_size": 128, "val_size": 64, "test_size": 64, "width": 4},
+        benchmark_options=TINY_CIFAR,
         variants=["baseline"],
         seeds=1,
         workers=1,
         budget=1e-6,
         max_resource=3,
-        flops_per_second=1e10,
+        flops_per_second=TINY_FLOPS,
         threads=1,
     )
     with pytest.raises(ValueError, match=r"first unit costs \d[\d.e+-]* seconds\. Raise `budget`"):

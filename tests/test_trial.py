@@ -17,8 +17,10 @@ from ohgw.benchmarks.cifar10 import DEFAULT_CONFIG
 from ohgw.trial import TrialSpec
 from ohgw.trial import WarmStartSettings
 from ohgw.trial import run_trial
+from problems import TINY_CIFAR
 
-SMALL = {"train_size": 512, "val_size": 200, "test_size": 200}
+SMALL = TINY_CIFAR
+STEPS = SMALL["train_size"] // SMALL["batch_size"]  # training steps in a unit
 TIMING = {"compute_seconds", "warm_seconds", "peak_memory_bytes"}
 
 
@@ -106,11 +108,11 @@ def test_a_nan_loss_ends_the_trial_as_diverged(small_cifar, tmp_path) -> None:
         def train_loss(forward, batch, hp):
             Exploding.calls += 1
             loss = type(small_cifar).train_loss(forward, batch, hp)
-            return loss * float("nan") if Exploding.calls > 6 else loss
+            return loss * float("nan") if Exploding.calls > STEPS + 1 else loss
 
     benchmark = Exploding(preset="mini", **SMALL)
     # No warm start: its loss evaluations (how many depends on the hyper-gradient method)
-    # would move the seventh call, the first NaN, out of the second unit.
+    # would move the first NaN (the second unit's second step) out of the second unit.
     no_warm_start = WarmStartSettings(mode="none")
     exploding = spec(max_resource=4, checkpoint_dir=str(tmp_path), warm_start=no_warm_start)
     rows = run_trial(exploding, benchmark=benchmark)

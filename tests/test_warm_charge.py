@@ -7,13 +7,14 @@ import math
 from pathlib import Path
 
 from ohgw.benchmarks.base import make_benchmark
+from problems import TINY_CIFAR
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "warm_charge.py"
 spec = importlib.util.spec_from_file_location("warm_charge", SCRIPT)
 warm_charge = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(warm_charge)
 
-TINY = {"train_size": 128, "val_size": 64, "test_size": 64, "width": 4}
+TINY = TINY_CIFAR
 
 
 def test_a_round_reads_the_warm_start_and_the_unit_from_one_warm_started_trial() -> None:
