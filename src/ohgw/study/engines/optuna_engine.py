@@ -43,8 +43,10 @@ Crashes: a worker writes a heartbeat into its running trial. A running trial who
 older than ``GRACE_SECONDS`` (or whose process is gone, on the same host) is failed by the next
 worker that looks, and the attempt is given up: a pair that lost a worker is not comparable to
 its paired variant, so, as with ``engine=real``, it starts over (a new Optuna study
-``...|attempt=k+1``; the store has none of its rows yet). Rerunning the command resumes: done
-pairs are skipped, a live pair is joined, an abandoned one starts over.
+``...|attempt=k+1``; the store has none of its rows yet). A heartbeat that cannot be written
+is retried; after ``MAX_ATTEMPTS`` broken attempts of a pair in a row the worker stops with an
+error. Rerunning the command resumes: done pairs are skipped, a live pair is joined, an
+abandoned one starts over.
 """
 
 from __future__ import annotations
