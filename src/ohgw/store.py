@@ -390,6 +390,19 @@ class Store:
         with self._errors("write"), self._transaction():
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, data))
 
+    def update_meta(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """Set the metadata ``key`` to ``change(stored value or None)``; return the new value.
+
+        The read and the write are one ``BEGIN IMMEDIATE`` transaction: processes updating one
+        key at once take turns, each reading what the previous one wrote, so none is lost (a
+        ``get_meta`` then a ``put_meta`` lets one process's stale write erase another's).
+        """
+        with self._errors("write"), self._transaction():
+            value = change(self.get_meta(key))
+            data = canonical_json(value, f"metadata `{key}`")
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, data))
+        return json.loads(data)
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         """The metadata ``key``, or ``default`` where it is absent."""
         with self._errors("read"):
