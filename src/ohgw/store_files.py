@@ -1,5 +1,9 @@
-"""The study store's file handling: temporary names only one process uses, stale ones
-recognised, directory entries made durable."""
+"""Files that another process (or a later run) trusts: the store's and the study's.
+
+Temporary names only one process uses, stale ones recognised, whole files written under them
+and renamed into place (:func:`write_whole`), directory entries made durable. Used by the
+store and its export; imports nothing of ohgw.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 STALE_PARTIAL_S = 3600.0  # a partial export of another host older than this is abandoned
+PARTIAL = ".partial"  # the tag of write_whole's temporary files
 
 
 def _pid_alive(pid: int) -> bool:
@@ -49,3 +56,31 @@ def fsync_directory(directory: Path) -> None:
             os.fsync(handle)
         finally:
             os.close(handle)
+
+
+def write_whole(path: str | Path, write: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write ``path`` whole or not at all: ``write`` (bytes, or a function writing into a binary
+    file) goes to a file of this process's own beside it, which is flushed to disk and renamed
+    over ``path``. Readers see the old file or the new one, never a part; a failure removes the
+    temporary file, and those of dead processes are removed first.
+    """
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*{PARTIAL}"):
+        if abandoned(stale):
+            stale.unlink(missing_ok=True)
+    partial = temporary_name(path, PARTIAL)
+    try:
+        with open(partial, "xb") as handle:
+            if isinstance(write, bytes):
+                handle.write(write)
+            else:
+                write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+    return path
