@@ -1,17 +1,20 @@
 """Files that another process (or a later run) trusts: the store's and the study's.
 
 Temporary names only one process uses, stale ones recognised, whole files written under them
-and renamed into place (:func:`write_whole`), directory entries made durable. Used by the
-store and its export; imports nothing of ohgw.
+and renamed into place (:func:`write_whole`), directory entries made durable, a folder locked
+while one process writes into it (:func:`folder_lock`). Used by the store, its export and the
+report; imports nothing of ohgw.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -84,3 +87,15 @@ def write_whole(path: str | Path, write: bytes | Callable[[BinaryIO], object]) -
         raise
     fsync_directory(path.parent)
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` while the block runs; other processes asking for
+    it wait. The lock is on the folder itself (``flock``), so no lock file is left in it."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
