@@ -206,7 +206,9 @@ def _sigterm_raises() -> Iterator[None]:
 
 def _remove_empty_folders(root: Path) -> None:
     """Remove the empty folders under ``root`` (and ``root`` if it ends empty): finished trials
-    delete their checkpoints, and engines may leave the per-variant folders behind."""
+    delete their checkpoints, and engines may leave the per-variant folders behind. Another
+    shard may be about to write a checkpoint into a folder removed here: it makes the folder
+    again (``ohgw.trial.save_checkpoint``), and a folder with a file in it is never removed."""
     if not root.is_dir():
         return
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
