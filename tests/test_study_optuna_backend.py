@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -395,3 +396,31 @@ def test_a_pair_that_keeps_losing_workers_stops_with_a_clear_error(
     assert message.startswith("baseline, seed 0: 3 attempts in a row lost a worker")
     assert "'ohgw|baseline|seed=0|attempt=0' to 'ohgw|baseline|seed=0|attempt=2'" in message
     assert "rerun the same command" in message
+
+
+def test_a_worker_that_never_becomes_ready_is_stopped_with_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first worker used to wait for a hung child's readiness flag without end."""
+    monkeypatch.setattr(optuna_engine, "READY_TIMEOUT_SECONDS", 0.5, raising=False)
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            optuna_engine._wait_until_ready([hung], [tmp_path / ".optuna-ready-x-0"])
+        except BaseException as error:
+            errors.append(error)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    try:
+        waiter.start()
+        waiter.join(timeout=10)
+        assert not waiter.is_alive(), "still waiting for the hung worker after 10 s"
+        assert hung.wait(timeout=10) != 0  # stopped
+    finally:
+        hung.kill()
+    (error,) = errors
+    assert isinstance(error, RuntimeError)
+    assert f"(pid [{hung.pid}]) did not become ready in 0.5 s" in str(error)
+    assert ".optuna-ready-x-0" in str(error) and "were stopped" in str(error)

@@ -77,6 +77,7 @@ from ohgw.trial import run_trial
 from ohgw.variants import Variant
 
 READY_POLL_SECONDS = 0.2
+READY_TIMEOUT_SECONDS = 1800.0  # a child's import, data and throwaway unit, on a busy machine
 WORKER_MODULE = "ohgw.study.optuna_worker"
 """``python -m`` this module: workers of a study (it runs the pair loop, which sits above the
 engines)."""
@@ -180,8 +181,10 @@ def _spawn(config: StudyConfig, ready: Path) -> subprocess.Popen:
 
 def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> None:
     """Wait until every child has created its flag or ended (with nothing to run: it found
-    the pairs done); a child that failed first is an error."""
+    the pairs done); a child that failed first is an error, and so is one not ready after
+    ``READY_TIMEOUT_SECONDS`` (it is stopped: a hung child must not hold the study forever)."""
     waiting = list(zip(children, flags, strict=True))
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while waiting:
         for child, flag in list(waiting):
             if flag.exists() or child.poll() == 0:
@@ -191,4 +194,14 @@ def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> No
                     f"An Optuna worker process exited with code {child.returncode} before it "
                     "could take trials (its output is above)."
                 )
+        if waiting and time.monotonic() > deadline:
+            for child, _ in waiting:
+                child.terminate()
+            raise RuntimeError(
+                f"{len(waiting)} Optuna worker process(es) (pid {[c.pid for c, _ in waiting]}) "
+                f"did not become ready in {READY_TIMEOUT_SECONDS:g} s (no "
+                f"{[str(f) for _, f in waiting]}) and were stopped. A worker is ready once it "
+                "has loaded the data and trained one throwaway unit: see its output above, or "
+                "run with workers=1."
+            )
         time.sleep(READY_POLL_SECONDS if waiting else 0)
