@@ -24,3 +24,16 @@ def test_a_finished_pair_without_rows_is_refused() -> None:
     rows = [_row("ohgw", 0, 1.0)]
     with pytest.raises(ValueError, match=r"The finished pairs \[\('ohgw', 1\)\] have no rows"):
         group_runs(rows, ["ohgw"], {("ohgw", 0), ("ohgw", 1)})
+
+
+def test_a_store_marking_a_pair_finished_without_rows_is_refused(tmp_path) -> None:
+    from ohgw.store import Store
+    from ohgw.study_dir import load_study
+
+    with Store(tmp_path) as store:
+        store.put_meta("config", {"variants": ["ohgw"], "benchmark": "cifar10-mini"})
+        store.add_rows([{**_row("ohgw", 0, 1.0), "metric": "accuracy"}])
+        store.mark_done("ohgw", 0)
+        store.mark_done("ohgw", 1)  # as a version before issue 16 marked an empty run
+    with pytest.raises(ValueError, match=r"marks \[\('ohgw', 1\)\] finished but holds none"):
+        load_study(tmp_path)

@@ -187,17 +187,14 @@ def _load_cached(path: Path, vocab_size: int) -> Tokenizer | None:
         return None
     try:
         tokenizer = Tokenizer.from_file(str(path))
-        eos = tokenizer.token_to_id(EOS)
-        usable = (
-            eos is not None
-            and tokenizer.get_vocab_size() <= vocab_size
-            and tokenizer.encode("").ids == [eos]
-        )
-        why = "not the tokenizer that train_tokenizer writes"
     except Exception as error:  # tokenizers raises a plain Exception for a damaged file
-        usable, why = False, f"{type(error).__name__}: {error}"
-    if usable:
-        return tokenizer
+        why = f"{type(error).__name__}: {error}"
+    else:
+        eos = tokenizer.token_to_id(EOS)
+        fits = eos is not None and tokenizer.get_vocab_size() <= vocab_size
+        if fits and tokenizer.encode("").ids == [eos]:
+            return tokenizer
+        why = "not a tokenizer that train_tokenizer writes"
     warnings.warn(
         f"The cached tokenizer {path} cannot be used ({why}); training it again.", stacklevel=3
     )
