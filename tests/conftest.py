@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,20 @@ def shakespeare_ids() -> torch.Tensor:
     text = find("tinyshakespeare/input.txt").read_text()[:20000]
     vocab = sorted(set(text))
     return torch.tensor([vocab.index(c) for c in text], dtype=torch.long)
+
+
+@pytest.fixture
+def undeletable(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """``undeletable(name)``: from then on in the test, files named ``name`` cannot be unlinked
+    (as if another user's: the tests run as root, where permissions stop no removal)."""
+    unlink = os.unlink
+
+    def make(name: str) -> None:
+        def refusing_unlink(path, *args, **kwargs):
+            if os.path.basename(os.fspath(path)) == name:
+                raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+            return unlink(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "unlink", refusing_unlink)
+
+    return make

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -266,9 +270,13 @@ def test_assess_says_what_a_study_did_not_test() -> None:
     assert cl.assess(by_key["aggregate"], "accuracy", evidence).verdict == cl.UNTESTED
 
 
-def language_study(directory: Path, seeds: int = 6) -> None:
+def language_study(
+    directory: Path,
+    seeds: int = 6,
+    variants: tuple[str, ...] = ("baseline", "ohgw", "ohgw:eta_h=3e-4"),
+) -> None:
     """A hand-made perplexity study on PASHA: OHGW reaches each level about 20 % sooner."""
-    variants = ["baseline", "ohgw", "ohgw:eta_h=3e-4"]
+    variants = list(variants)
     config = StudyConfig(
         directory=str(directory), benchmark="wikitext-mini", scheduler="pasha",
         variants=variants, seeds=seeds, budget=100.0, tau=350.0,
@@ -298,6 +306,65 @@ def language_study(directory: Path, seeds: int = 6) -> None:
                         })  # fmt: skip
                 store.add_rows(rows)
                 store.mark_done(variant, seed, {})
+
+
+REPORTER = """
+import sys
+from pathlib import Path
+from ohgw.analysis import report
+
+report._describe = lambda config: {"preset": config["benchmark"]}  # no tokenizer to train
+for _ in range(int(sys.argv[2])):
+    report.write_report(Path(sys.argv[1]))
+"""
+
+
+def _broken_files(directory: Path, figures: int) -> list[str]:
+    """What a reader finds broken in the report now: report.html without all its figures, an
+    inlined PNG or a PNG under figures/ that does not decode."""
+    broken = []
+    with contextlib.suppress(FileNotFoundError):
+        html = (directory / "report.html").read_bytes().decode("utf-8", "replace")
+        images = re.findall('src="data:image/png;base64,([^"]*)"', html)
+        if len(images) != figures or not html.endswith("</html>\n"):
+            broken.append(f"report.html holds {len(images)} of {figures} figures")
+        for i, data in enumerate(images):
+            try:
+                Image.open(io.BytesIO(base64.b64decode(data))).load()
+            except Exception as error:
+                broken.append(f"figure {i} of report.html: {error}")
+    for png in sorted((directory / "figures").glob("*.png")):
+        try:
+            Image.open(png).load()
+        except FileNotFoundError:
+            pass
+        except Exception as error:
+            broken.append(f"{png.name}: {error}")
+    return broken
+
+
+def test_two_processes_writing_one_report_leave_every_figure_whole(tmp_path: Path) -> None:
+    """Every shard writes the report into the shared folder at its end: files written in place
+    (truncated, then filled) were read half-written, by the other shard, whose report.html
+    inlined a broken PNG, and by anyone reading the report. Here two processes write it at
+    once while this one reads it over and over."""
+    language_study(tmp_path, seeds=2, variants=("baseline",))
+    (tmp_path / "figures").mkdir()
+    figures = 4  # the variant's metric and loss, the comparison, the trajectories
+    command = [sys.executable, "-c", REPORTER, str(tmp_path), "1"]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    broken, reads = [], 0
+    while any(p.poll() is None for p in processes):
+        broken += _broken_files(tmp_path, figures)
+        reads += 1
+        time.sleep(0.002)  # the writers need the CPUs more
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert reads > 10 and broken == [], f"{len(broken)} broken in {reads} reads: {broken[:3]}"
+    assert _broken_files(tmp_path, figures) == [] and not list(tmp_path.rglob("*.partial"))
 
 
 def test_language_study_report(tmp_path: Path) -> None:

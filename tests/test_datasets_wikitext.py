@@ -110,6 +110,27 @@ def test_tokenizer_cache_and_determinism(splits: dict[str, str], tmp_path: Path)
     assert len(list((tmp_path / "a").glob("*.json"))) == 3
 
 
+@pytest.mark.parametrize("damage", ["truncated", "another tokenizer"])
+def test_a_damaged_or_foreign_cached_tokenizer_is_trained_again(
+    tmp_path: Path, damage: str
+) -> None:
+    """The cache trusted any file at its path: a half-written one (an older version wrote it in
+    place) failed every later run; another tokenizer's file would have been used."""
+    text = " a b c \n a b \n a c \n"
+    good = train_tokenizer(text, 300, tmp_path)
+    (path,) = tmp_path.glob("*.json")
+    if damage == "truncated":
+        path.write_text(path.read_text()[:500])
+    else:
+        path.write_text(
+            train_tokenizer(text, 300, tmp_path / "other").to_str().replace(EOS, "<x>")
+        )
+    with pytest.warns(UserWarning, match="cannot be used .* training it again"):
+        again = train_tokenizer(text, 300, tmp_path)
+    assert again.to_str() == good.to_str() and path.read_text() == good.to_str(pretty=True)
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == [path.name]  # no partial left
+
+
 def test_tokenizer_default_cache_dir(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OHGW_CACHE_DIR", str(tmp_path))
     train_tokenizer(" a b c \n a b \n", 300)

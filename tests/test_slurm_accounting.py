@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +63,59 @@ def test_jobs_add_their_gpu_seconds_to_the_store(tmp_path: Path) -> None:
     assert record["gpus"] == 6 and record["total"] == 14892.0 + 26 * 3600 * 2
     with Store(tmp_path) as store:
         assert store.get_meta(SLURM_KEY) == record
+
+
+def test_two_jobs_recording_at_once_are_both_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two jobs forced into the order A reads, B reads, A writes, A reads its entry back, B
+    writes: B's write, merged with what it read before A wrote, used to erase A's job. Each job
+    is a thread with its own connection to the real store; a step waits for the step before it
+    at most ``WAIT`` seconds (it never comes where the read and the write are one transaction:
+    B cannot read before A has written)."""
+    wait = 1.0
+    lines = FIXTURE.read_text().splitlines()
+    outputs = {j: "\n".join(x for x in lines if x.startswith(j)) for j in ("4242001", "4242002_3")}
+    Store(tmp_path).close()
+    steps = {name: threading.Event() for name in ("A read", "B read", "A read back")}
+    first: list[str] = []  # the thread that read first is A
+    reads: dict[str, int] = {}
+    get_meta, put_meta = Store.get_meta, Store.put_meta
+
+    def role() -> str:
+        return "A" if first[0] == threading.current_thread().name else "B"
+
+    def paused_get_meta(self: Store, key: str, default: Any = None) -> Any:
+        value = get_meta(self, key, default)
+        if key == SLURM_KEY:
+            me = threading.current_thread().name
+            first[:] = first or [me]
+            reads[me] = reads.get(me, 0) + 1
+            if reads[me] == 1:
+                steps[f"{role()} read"].set()
+                if role() == "A":
+                    steps["B read"].wait(wait)
+            elif role() == "A":
+                steps["A read back"].set()
+        return value
+
+    def paused_put_meta(self: Store, key: str, value: Any) -> None:
+        if key == SLURM_KEY and role() == "B":
+            steps["A read back"].wait(wait)
+        put_meta(self, key, value)
+
+    monkeypatch.setattr(Store, "get_meta", paused_get_meta)
+    monkeypatch.setattr(Store, "put_meta", paused_put_meta)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(record_job, tmp_path, j, lambda j: outputs[j]) for j in outputs]
+        for job in jobs:
+            job.result()
+    assert steps["A read"].is_set() and steps["B read"].is_set()
+    monkeypatch.undo()
+    with Store(tmp_path) as store:
+        record = store.get_meta(SLURM_KEY)
+    assert sorted(record["jobs"]) == ["4242001", "4242002_3"], record
+    assert record["gpus"] == 6 and record["total"] == 14892.0 + 26 * 3600 * 2
 
 
 def test_a_failing_sacct_records_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -261,6 +261,15 @@ def test_done_and_meta_persist_across_reopening(tmp_path: Path) -> None:
             store.put_meta("bad", object())
 
 
+def test_update_meta_writes_what_the_change_makes_of_the_stored_value(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        assert store.update_meta("jobs", lambda old: {**(old or {}), "a": 1}) == {"a": 1}
+        assert store.update_meta("jobs", lambda old: {**old, "b": (2,)}) == {"a": 1, "b": [2]}
+        with pytest.raises(ValueError, match="metadata `jobs`"):
+            store.update_meta("jobs", lambda old: {**old, "c": object()})
+        assert store.get_meta("jobs") == {"a": 1, "b": [2]}  # a failed change writes nothing
+
+
 def _row(i: int) -> dict[str, Any]:
     """Row ``i`` of the writer's deterministic sequence (sorted by ROW_KEY in order of ``i``)."""
     return {

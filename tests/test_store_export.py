@@ -124,3 +124,30 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def test_the_export_is_on_disk_before_it_replaces_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an fsync before the rename, a power cut can leave results.csv empty or short
+    (the rename reached the disk, the data not yet)."""
+    calls: list[tuple[str, str]] = []
+    fsync, replace = os.fsync, os.replace
+
+    def recorded_fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def recorded_replace(source: str | Path, target: str | Path) -> None:
+        calls.append(("replace", str(source)))
+        replace(source, target)
+
+    with Store(tmp_path / "s") as store:
+        store.add_rows(_rows("ohgw", 0, 2))
+        monkeypatch.setattr(os, "fsync", recorded_fsync)
+        monkeypatch.setattr(os, "replace", recorded_replace)
+        store.export_csv(tmp_path / "results.csv")
+        monkeypatch.undo()
+    (renamed,) = [path for call, path in calls if call == "replace"]
+    assert renamed.endswith(".partial") and Path(renamed).parent == tmp_path
+    assert ("fsync", renamed) in calls[: calls.index(("replace", renamed))], calls

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -304,3 +305,128 @@ def test_a_worker_names_a_bad_setting_in_one_line_and_exits_2(
     err = capsys.readouterr().err
     assert err.startswith("ohgw optuna worker: error: The value of `scheduler` is 'pasha'")
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def _running_trial(tmp_path: Path) -> tuple[optuna.Study, optuna.Trial]:
+    storage = open_storage(_config(tmp_path, "asha"))
+    study = optuna.create_study(storage=storage, study_name=study_name("baseline", 0, 0))
+    return study, study.ask()
+
+
+def _beat(study: optuna.Study, trial: optuna.Trial) -> float:
+    return study._storage.get_trial(trial._trial_id).user_attrs[liveness.HEARTBEAT]
+
+
+def test_a_heartbeat_that_fails_once_keeps_beating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One brief storage error (a journal lock, a busy database) used to end the heartbeat
+    thread for good; GRACE_SECONDS later another worker failed the live trial as stale."""
+    study, trial = _running_trial(tmp_path)
+    write, written, failed = trial.set_user_attr, [], []
+
+    def flaky(key: str, value: Any) -> None:
+        if key == liveness.HEARTBEAT:
+            if written and not failed:  # the first beat after the one on entering fails
+                failed.append(value)
+                raise OSError("the journal's lock file is busy")
+            written.append(value)
+        write(key, value)
+
+    monkeypatch.setattr(trial, "set_user_attr", flaky)
+    period = 0.05
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", period)
+    with liveness.heartbeat(study, trial, liveness.token()):
+        first = _beat(study, trial)
+        deadline = time.monotonic() + 100 * period  # 2 periods, and room for a busy machine
+        while not (failed and _beat(study, trial) > first) and time.monotonic() < deadline:
+            time.sleep(period / 2)
+        assert failed, "the injected failure never happened"
+        assert _beat(study, trial) > first, "the heartbeat stopped after one failed beat"
+
+
+def test_a_heartbeat_that_cannot_be_written_gives_up_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study, trial = _running_trial(tmp_path)
+    write, written = trial.set_user_attr, []
+
+    def down(key: str, value: Any) -> None:
+        if key == liveness.HEARTBEAT:
+            if written:  # every beat after the one on entering fails
+                raise OSError("database is locked")
+            written.append(value)
+        write(key, value)
+
+    monkeypatch.setattr(trial, "set_user_attr", down)
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.02)
+    monkeypatch.setattr(liveness, "GRACE_SECONDS", 0.2)
+    err = ""
+    with liveness.heartbeat(study, trial, "host:1"):
+        deadline = time.monotonic() + 10.0
+        while "gave up" not in err and time.monotonic() < deadline:
+            time.sleep(0.05)
+            err += capsys.readouterr().err
+    assert "ohgw optuna worker host:1: gave up the heartbeat of trial 0" in err, err
+    assert "no beat could be written for 0.2 s" in err and "database is locked" in err
+
+
+def test_a_pair_that_keeps_losing_workers_stops_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every attempt broken (a worker lost each time): the worker used to start attempt
+    after attempt without end, each one the pair's whole budget."""
+    from ohgw.study.pair import Pair
+    from ohgw.study.plan import validate
+
+    config = replace(_config(tmp_path, "asha"), variants=["baseline"])
+    study = validate(config)
+    monkeypatch.setattr(optuna_pair, "broken", lambda trials: True)
+    attempts: list[int] = []
+    open_study = optuna_pair.OptunaPair._study
+
+    def counted(self: optuna_pair.OptunaPair, attempt: int) -> optuna.Study:
+        attempts.append(attempt)
+        assert len(attempts) <= 20, f"attempts {attempts[0]}..{attempts[-1]} and no end"
+        return open_study(self, attempt)
+
+    monkeypatch.setattr(optuna_pair.OptunaPair, "_study", counted)
+    variant = study.variants[0]
+    runner = optuna_pair.OptunaPair(
+        study, Pair(variant, 0), open_storage(config), study.benchmark_for(variant)
+    )
+    with pytest.raises(RuntimeError) as stopped:
+        runner.run()
+    assert attempts == [0, 1, 2] and optuna_pair.MAX_ATTEMPTS == 3
+    message = str(stopped.value)
+    assert message.startswith("baseline, seed 0: 3 attempts in a row lost a worker")
+    assert "'ohgw|baseline|seed=0|attempt=0' to 'ohgw|baseline|seed=0|attempt=2'" in message
+    assert "rerun the same command" in message
+
+
+def test_a_worker_that_never_becomes_ready_is_stopped_with_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first worker used to wait for a hung child's readiness flag without end."""
+    monkeypatch.setattr(optuna_engine, "READY_TIMEOUT_SECONDS", 0.5, raising=False)
+    hung = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            optuna_engine._wait_until_ready([hung], [tmp_path / ".optuna-ready-x-0"])
+        except BaseException as error:
+            errors.append(error)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    try:
+        waiter.start()
+        waiter.join(timeout=10)
+        assert not waiter.is_alive(), "still waiting for the hung worker after 10 s"
+        assert hung.wait(timeout=10) != 0  # stopped
+    finally:
+        hung.kill()
+    (error,) = errors
+    assert isinstance(error, RuntimeError)
+    assert f"(pid [{hung.pid}]) did not become ready in 0.5 s" in str(error)
+    assert ".optuna-ready-x-0" in str(error) and "were stopped" in str(error)

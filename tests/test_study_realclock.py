@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,36 @@ def test_rerun_of_a_finished_study_runs_and_adds_nothing(
     with Store(studies["config"].directory) as store:
         assert store.rows() == studies["rows"]
         assert set(store.done()) == {("baseline", 0), ("ohgw", 0)}
+
+
+def test_a_stale_checkpoint_that_cannot_be_removed_stops_the_pair(
+    tmp_path: Path, undeletable: Callable[[str], None]
+) -> None:
+    """A pair that starts over removes its old folder first, stale trial checkpoints with it;
+    a failed removal used to pass unnoticed (``ignore_errors``), and trial 0 resumed the old
+    checkpoint and reported only its later units."""
+    from ohgw.study.pair import Pair
+    from ohgw.study.plan import validate
+
+    config = StudyConfig(
+        directory=str(tmp_path),
+        benchmark="cifar10-mini",
+        benchmark_options=TINY_CIFAR,
+        variants=["baseline"],
+        seeds=1,
+        workers=1,
+        budget=5.0,
+        max_resource=3,
+        engine="real",
+        threads=1,
+    )
+    study = validate(config)
+    stale = tmp_path / "realclock" / "baseline-seed0" / "0" / "checkpoints"
+    stale.mkdir(parents=True)
+    (stale / "checkpoint.pt").write_bytes(b"an earlier run's trial 0")
+    undeletable("checkpoint.pt")
+    with pytest.raises(OSError, match="holds an earlier run's trial checkpoints") as refused:
+        realclock._tune(study, Pair(study.variants[0], 0), tmp_path / "realclock")
+    assert f"Not removed: {stale / 'checkpoint.pt'} ([Errno 13] Permission denied" in str(
+        refused.value
+    )

@@ -178,3 +178,27 @@ def test_the_trial_runs_as_a_process_from_a_spec_file(small_cifar, tmp_path) -> 
     ]
     in_process = run_trial(spec(max_resource=1), benchmark=small_cifar)
     assert deterministic(lines) == deterministic(in_process)
+
+
+def test_a_checkpoint_folder_removed_by_another_shard_is_made_again(
+    small_cifar, tmp_path, monkeypatch
+) -> None:
+    """A shard's pair loop removes the empty checkpoint folders at its end: it could remove
+    the folder another shard's trial had just made, before ``torch.save`` wrote into it."""
+    from ohgw.study.runner import _remove_empty_folders
+
+    root = tmp_path / "checkpoints"
+    folder = root / "baseline" / "3" / "0"
+    save = torch.save
+
+    def save_after_the_other_shard_tidied(obj, file, *args, **kwargs):
+        _remove_empty_folders(root)
+        return save(obj, file, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_after_the_other_shard_tidied)
+    baseline = {"warm_start": WarmStartSettings(), "checkpoint_dir": str(folder)}
+    run_trial(spec(max_resource=1, **baseline), benchmark=small_cifar)
+    assert [p.name for p in folder.iterdir()] == ["checkpoint.pt"]  # no partial file left
+    seen = []
+    run_trial(spec(max_resource=2, **baseline), seen.append, benchmark=small_cifar)
+    assert [row["resource"] for row in seen] == [2]  # resumed from the checkpoint

@@ -14,9 +14,7 @@ twice. Allocated GPUs are ``gres/gpu=N`` in ``AllocTRES`` (typed entries such as
 
 from __future__ import annotations
 
-import random
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,13 +82,13 @@ def _sacct(job_id: str) -> str:
 
 
 def record_job(
-    directory: str | Path, job_id: str, sacct: Callable[[str], str] = _sacct, tries: int = 5
+    directory: str | Path, job_id: str, sacct: Callable[[str], str] = _sacct
 ) -> dict[str, Any] | None:
     """Add job ``job_id``'s GPU-seconds to the store of ``directory``; the new record.
 
-    Jobs of one study finish at about the same time and the store's metadata has no merge, so
-    each job writes, reads back, and writes again while its entry is missing (another job's
-    write replaced it). A failing ``sacct`` is printed and records nothing (never fails a job).
+    Jobs of one study finish at about the same time: the record is read, merged and written in
+    one transaction (:meth:`ohgw.store.Store.update_meta`), so that no job's write erases
+    another's. A failing ``sacct`` is printed and records nothing (never fails a job).
     """
     from ohgw.store import Store
 
@@ -99,12 +97,9 @@ def record_job(
     except (OSError, subprocess.SubprocessError, ValueError) as error:
         print(f"ohgw: no GPU-seconds recorded for Slurm job {job_id}: {error}", flush=True)
         return None
+
+    def merged(record: dict[str, Any] | None) -> dict[str, Any]:
+        return summarise({**(record or {}).get("jobs", {}), **jobs})
+
     with Store(directory) as store:
-        for _ in range(tries):
-            known = dict((store.get_meta(SLURM_KEY) or {}).get("jobs", {}))
-            store.put_meta(SLURM_KEY, summarise({**known, **jobs}))
-            time.sleep(random.uniform(0.05, 0.3))
-            record = store.get_meta(SLURM_KEY)
-            if set(jobs) <= set(record["jobs"]):
-                return record
-    return record
+        return store.update_meta(SLURM_KEY, merged)

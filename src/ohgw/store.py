@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import sqlite3
@@ -42,6 +43,7 @@ from ohgw.store_errors import describe
 from ohgw.store_files import abandoned
 from ohgw.store_files import fsync_directory
 from ohgw.store_files import temporary_name
+from ohgw.store_files import write_whole
 from ohgw.store_rows import MEASURED
 from ohgw.store_rows import ROW_KEY
 from ohgw.store_rows import canonical_json
@@ -51,7 +53,7 @@ from ohgw.store_rows import csv_cell
 from ohgw.store_rows import row_digest
 from ohgw.store_rows import row_name
 
-__all__ = ["FILENAME", "MEASURED", "ROW_KEY", "Store", "StoreConflict", "StoreError"]
+__all__ = ["FILENAME", "MEASURED", "ROW_KEY", "Store", "StoreConflict", "StoreError", "write_csv"]
 
 FILENAME = "results.sqlite"
 _SCHEMA_VERSION = 2  # 2: rows carry a checksum (``digest``); 1: without
@@ -390,6 +392,19 @@ class Store:
         with self._errors("write"), self._transaction():
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, data))
 
+    def update_meta(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """Set the metadata ``key`` to ``change(stored value or None)``; return the new value.
+
+        The read and the write are one ``BEGIN IMMEDIATE`` transaction: processes updating one
+        key at once take turns, each reading what the previous one wrote, so none is lost (a
+        ``get_meta`` then a ``put_meta`` lets one process's stale write erase another's).
+        """
+        with self._errors("write"), self._transaction():
+            value = change(self.get_meta(key))
+            data = canonical_json(value, f"metadata `{key}`")
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, data))
+        return json.loads(data)
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         """The metadata ``key``, or ``default`` where it is absent."""
         with self._errors("read"):
@@ -401,38 +416,17 @@ class Store:
     def export_csv(
         self, path: str | Path, exclude: Iterable[str] = (), done_only: bool = False
     ) -> None:
-        """Write the rows as one deterministic CSV (``ROW_KEY``, then the other fields sorted).
+        """Write the rows as one deterministic CSV (:func:`write_csv`).
 
         ``exclude`` leaves fields out, e.g. :data:`MEASURED`; ``done_only`` leaves out the rows
-        of pairs not marked done (another shard's, still running). The file is written under a
-        name of this process's own and renamed into place; a failure removes it, and partial
-        files that dead processes left are removed first.
+        of pairs not marked done (another shard's, still running).
         """
-        path = Path(path)
         rows = self.rows()
         if done_only:
             done = self.done()
             rows = [r for r in rows if (r["variant"], r["seed"]) in done]
-        fields = {f for row in rows for f in row} - set(ROW_KEY) - set(exclude)
-        columns = [*ROW_KEY, *sorted(fields)]
         with self._errors("export"):
-            for stale in path.parent.glob(f"{path.name}*.partial"):
-                if abandoned(stale):  # both today's names and the older mkstemp ones
-                    stale.unlink(missing_ok=True)
-            for stale in path.parent.glob(f".{path.name}.*.partial"):
-                if abandoned(stale):
-                    stale.unlink(missing_ok=True)
-            partial = temporary_name(path, ".partial")
-            try:
-                with open(partial, "w", newline="", encoding="utf-8") as file:
-                    writer = csv.writer(file, lineterminator="\n")
-                    writer.writerow(columns)
-                    writer.writerows([csv_cell(row.get(c)) for c in columns] for row in rows)
-                os.chmod(partial, 0o644)
-                os.replace(partial, path)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
+            write_csv(path, rows, exclude)
 
     def close(self) -> None:
         """Close the connection; the last writer leaves one plain file (WAL checkpointed and
@@ -452,3 +446,24 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def write_csv(
+    path: str | Path, rows: Iterable[Mapping[str, Any]], exclude: Iterable[str] = ()
+) -> Path:
+    """Write ``rows`` (in the order given) as one deterministic CSV: ``ROW_KEY``, then the other
+    fields sorted, ``exclude`` left out. Written whole and flushed to disk before it replaces
+    ``path`` (:func:`ohgw.store_files.write_whole`); partial files that dead processes left,
+    today's names and older versions' (``results.csv<random>.partial``), are removed."""
+    path = Path(path)
+    rows = list(rows)
+    fields = {f for row in rows for f in row} - set(ROW_KEY) - set(exclude)
+    columns = [*ROW_KEY, *sorted(fields)]
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(row.get(c)) for c in columns] for row in rows)
+    for stale in path.parent.glob(f"{path.name}*.partial"):
+        if abandoned(stale):
+            stale.unlink(missing_ok=True)
+    return write_whole(path, text.getvalue().encode("utf-8"))

@@ -88,10 +88,17 @@ class StudyData:
 
 
 def group_runs(
-    rows: list[dict[str, Any]], variants: list[str], finished: Collection[tuple[str, int]]
+    rows: list[dict[str, Any]],
+    variants: list[str],
+    finished: Collection[tuple[str, int]],
+    missing: str = "The finished pairs {pairs} have no rows.",
 ) -> tuple[Runs, set[tuple[str, int]]]:
     """The finished pairs' rows as variant -> seed -> rows in time order, and the (variant,
-    seed) keys of the rows left out (an unfinished pair, a variant the study does not name)."""
+    seed) keys of the rows left out (an unfinished pair, a variant the study does not name).
+
+    A finished pair of the study's variants without any row is a ``ValueError``, ``missing``
+    with the pairs in place of ``{pairs}`` (say where the rows came from and what to do):
+    dropping it would shrink the study without a word (rows exported before it finished)."""
     runs: Runs = {label: {} for label in variants}
     left_out = set()
     for row in rows:
@@ -100,6 +107,9 @@ def group_runs(
             runs[row["variant"]].setdefault(row["seed"], []).append(row)
         else:
             left_out.add(key)
+    empty = sorted((v, s) for v, s in finished if v in runs and s not in runs[v])
+    if empty:
+        raise ValueError(missing.replace("{pairs}", str(empty)))
     for by_seed in runs.values():
         for seed in by_seed:
             by_seed[seed].sort(key=lambda r: r["time"])
@@ -118,7 +128,12 @@ def load_study(study_dir: str | Path) -> StudyData:
     if config is None:
         raise ValueError(f"{directory / FILENAME} has no study config.")
     config = upgrade_settings(config)
-    runs, left_out = group_runs(rows, config["variants"], done)
+    missing = (
+        f"{directory / FILENAME} marks {{pairs}} finished but holds none of their rows (a "
+        "damaged or edited store, or pairs that finished no unit, which versions before issue "
+        "16 marked done). Their seeds cannot be analysed: run the study again in a new directory."
+    )
+    runs, left_out = group_runs(rows, config["variants"], done, missing)
     metric = rows[0]["metric"] if rows else "accuracy"
     if metric in MODES:
         mode = MODES[metric]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.hypergrad import Forward
 from ohgw.hypergrad import Lookahead
 from ohgw.hypergrad import Objective
+from ohgw.store_files import write_whole
 from ohgw.warmstart import check_step_settings
 from ohgw.warmstart import warm_start
 
@@ -295,7 +295,6 @@ def save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
     path = _checkpoint_path(spec)
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "spec": spec.identity(),
         "model": state["model"].state_dict(),
@@ -305,9 +304,9 @@ def save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         **{key: state[key] for key in _CARRIED},
     }
-    partial = path.with_suffix(".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)  # atomic: a crash leaves the previous checkpoint whole
+    # Whole (a crash leaves the previous checkpoint), and its folder made again if the pair
+    # loop of another shard removes it as empty before the file is in it.
+    write_whole(path, lambda file: torch.save(payload, file), make_folder=True)
 
 
 def load_checkpoint(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any] | None:

@@ -1,8 +1,8 @@
 """The paper's figures of a study: best-so-far validation metric and training loss over time.
 
-Every figure goes to ``<study>/figures/<name>.pdf`` and ``.png`` (matplotlib's object API, so
-the Agg canvas renders it and no global pyplot state is touched). For the metric ``m``
-("accuracy" or "perplexity") and the config's scheduler ``s``:
+Every figure goes to ``<study>/figures/<name>.pdf`` and ``.png``, each file written whole
+(matplotlib's object API, so the Agg canvas renders it and no global pyplot state is touched).
+For the metric ``m`` ("accuracy" or "perplexity") and the config's scheduler ``s``:
 
 * ``m_s-<variant>`` and ``training_loss_s-<variant>`` per variant: median over seeds and the
   inter-quartile band, evaluated on a common grid of study time from 0 to the budget. A curve
@@ -19,9 +19,11 @@ Variants the study did not run, or with no finished seed, get no figure.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.ticker import NullFormatter
 
 from ohgw.analysis.metrics import best_so_far
+from ohgw.store_files import write_whole
 from ohgw.study_dir import StudyData
 from ohgw.study_dir import load_study
 
@@ -47,12 +50,14 @@ HOURS_FROM = 7200.0  # budgets of two hours and more are drawn in hours
 
 @dataclass(frozen=True)
 class FigureFile:
-    """One written figure."""
+    """One written figure; ``image`` is its PNG as this process wrote it (what the report
+    inlines: the file may be another process's by then)."""
 
     name: str
     caption: str
     png: Path
     pdf: Path
+    image: bytes = field(default=b"", repr=False, compare=False)
 
 
 def variant_file_name(label: str) -> str:
@@ -146,9 +151,16 @@ def _save(figure: Figure, out: Path, name: str, caption: str) -> FigureFile:
             ax.yaxis.set_major_formatter(plain)
             ax.yaxis.set_minor_formatter(plain if high / low < 10 else NullFormatter())
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
-    figure.savefig(png, dpi=150, metadata={"Software": None})
-    figure.savefig(pdf, metadata={"CreationDate": None})
-    return FigureFile(name, caption, png, pdf)
+    image = _render(figure, format="png", dpi=150, metadata={"Software": None})
+    write_whole(png, image)  # whole files: other shards may write or read the report at once
+    write_whole(pdf, _render(figure, format="pdf", metadata={"CreationDate": None}))
+    return FigureFile(name, caption, png, pdf, image)
+
+
+def _render(figure: Figure, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, **options)
+    return buffer.getvalue()
 
 
 def write_figures(study: StudyData | str | Path, tau: float | None = None) -> list[FigureFile]:

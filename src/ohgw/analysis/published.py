@@ -1,10 +1,12 @@
 """A published study (``docs/results/<study>/``) read back without its store.
 
-``scripts/publish_results.sh`` copies a study's rows (``results.csv.gz``, the store's export:
-deterministic columns only) and writes ``study.json`` beside them: the study's settings, its
-finished (variant, seed) pairs, and per variant the measured quantities that the export leaves
-out (the warm start's share of measured compute time, peak memory), plus the Slurm GPU-seconds
-when the study ran as Slurm jobs. :func:`load_published` turns the two files into the
+``scripts/publish_results.sh`` writes, from one reading of a study's store
+(:func:`write_published`), its finished pairs' rows (``results.csv``, gzipped by the script to
+``results.csv.gz``: deterministic columns only) and ``study.json`` beside them: the study's
+settings, its finished (variant, seed) pairs, and per variant the measured quantities that the
+rows leave out (the warm start's share of measured compute time, peak memory), plus the Slurm
+GPU-seconds when the study ran as Slurm jobs. A finished pair without rows is refused when read
+back (rows older than ``study.json``). :func:`load_published` turns the two files into the
 ``StudyData`` that the figures and the report read, so both can be rebuilt from what is
 committed: ``ohgw report docs/results/<study>``.
 """
@@ -21,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ohgw.analysis import metrics as me
+from ohgw.store import MEASURED as MEASURED_COLUMNS
+from ohgw.store import ROW_KEY
+from ohgw.store import write_csv
 from ohgw.study_dir import MODES
 from ohgw.study_dir import StudyData
 from ohgw.study_dir import group_runs
@@ -28,6 +33,7 @@ from ohgw.study_dir import load_study
 from ohgw.study_dir import upgrade_settings
 
 ROWS = "results.csv.gz"
+PLAIN_ROWS = "results.csv"  # what write_published writes; the publish script gzips it
 SETTINGS = "study.json"
 MEASURED = ("warm_seconds_share", "peak_memory_bytes", "memory_measure")
 
@@ -73,7 +79,12 @@ def load_published(directory: str | Path) -> PublishedStudy:
     config = upgrade_settings(meta["config"])
     finished = {(str(v), int(s)) for v, s in meta["finished"]}
     rows = read_rows(directory / ROWS)
-    runs, left_out = group_runs(rows, config["variants"], finished)
+    missing = (
+        f"{directory / SETTINGS} lists {{pairs}} as finished, but {directory / ROWS} holds none "
+        "of their rows: the rows were exported before those pairs finished. Publish the study "
+        "again (scripts/publish_results.sh writes both from its store)."
+    )
+    runs, left_out = group_runs(rows, config["variants"], finished, missing)
     metric = rows[0]["metric"] if rows else "accuracy"
     return PublishedStudy(
         directory, config, runs, metric, MODES[metric], sorted(left_out),
@@ -93,12 +104,26 @@ def measured_by_variant(study: StudyData) -> dict[str, dict[str, Any]]:
     return out
 
 
+def write_published(study_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``out_dir/results.csv`` (the finished pairs' rows without the measured columns)
+    and ``out_dir/study.json`` from one reading of a study directory's store: every pair that
+    study.json calls finished has its rows in the CSV (the publish step)."""
+    study = load_study(study_dir)
+    rows = [row for by_seed in study.runs.values() for run in by_seed.values() for row in run]
+    rows.sort(key=lambda row: tuple(row[k] for k in ROW_KEY))  # as the store's export
+    path = write_csv(Path(out_dir) / PLAIN_ROWS, rows, exclude=MEASURED_COLUMNS)
+    return path, _write_settings(study, study_dir, out_dir)
+
+
 def write_settings(study_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir/study.json`` from a study directory's store (the publish step)."""
+    """Write ``out_dir/study.json`` from a study directory's store."""
+    return _write_settings(load_study(study_dir), study_dir, out_dir)
+
+
+def _write_settings(study: StudyData, study_dir: str | Path, out_dir: str | Path) -> Path:
     from ohgw.slurm_accounting import SLURM_KEY
     from ohgw.store import Store
 
-    study = load_study(study_dir)
     with Store(study_dir, readonly=True) as store:
         slurm = store.get_meta(SLURM_KEY)
     meta = {
@@ -121,14 +146,15 @@ def _finite(value: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ohgw.analysis.published STUDY_DIR OUT_DIR``: write OUT_DIR/study.json."""
+    """``python -m ohgw.analysis.published STUDY_DIR OUT_DIR``: write OUT_DIR/results.csv and
+    OUT_DIR/study.json."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print(main.__doc__, file=sys.stderr)
         return 2
-    print(write_settings(*args))
+    print("\n".join(str(path) for path in write_published(*args)))
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import html
 import math
 import re
@@ -32,6 +33,8 @@ from ohgw.analysis.published import load_published
 from ohgw.slurm_accounting import SLURM_KEY
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store_files import folder_lock
+from ohgw.store_files import write_whole
 from ohgw.study_dir import StudyData
 from ohgw.study_dir import load_study
 
@@ -260,7 +263,7 @@ def _html(blocks: list[Block], title: str) -> str:
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         else:
             f = rest[0]
-            data = base64.b64encode(f.png.read_bytes()).decode("ascii")
+            data = base64.b64encode(f.image or f.png.read_bytes()).decode("ascii")
             img = f'<img alt="{html.escape(f.name)}" src="data:image/png;base64,{data}">'
             out.append(f"<figure>{img}<figcaption>{_inline(f.caption)}</figcaption></figure>")
     return (
@@ -285,14 +288,22 @@ def load(study_dir: str | Path) -> StudyData:
 
 
 def write_report(study_dir: str | Path, tau: float | None = None) -> tuple[Path, Path]:
-    """Write the figures, ``report.md`` and ``report.html``; ``tau`` overrides the config's."""
-    study = load(study_dir)
-    tau = study.config.get("tau") if tau is None else tau
-    figures = write_figures(study, tau)
-    blocks = _blocks(study, analyse(study, tau), figures)
-    md_path, html_path = study.directory / "report.md", study.directory / "report.html"
-    md_path.write_text(_md(blocks), encoding="utf-8")
-    html_path.write_text(_html(blocks, blocks[0][1]), encoding="utf-8")
+    """Write the figures, ``report.md`` and ``report.html``; ``tau`` overrides the config's.
+
+    Shards that end at once each write the report: they take turns (a lock on the study
+    folder), and each reads the store only once it has its turn, so the last one leaves the
+    report of the most finished pairs; every file is written whole, and the HTML inlines the
+    figures this process drew, so no reader meets a half-written file.
+    """
+    exists = Path(study_dir).is_dir()  # else load() says what is missing
+    with folder_lock(study_dir) if exists else contextlib.nullcontext():
+        study = load(study_dir)
+        tau = study.config.get("tau") if tau is None else tau
+        figures = write_figures(study, tau)
+        blocks = _blocks(study, analyse(study, tau), figures)
+        md_path, html_path = study.directory / "report.md", study.directory / "report.html"
+        write_whole(md_path, _md(blocks).encode("utf-8"))
+        write_whole(html_path, _html(blocks, blocks[0][1]).encode("utf-8"))
     return md_path, html_path
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from tokenizers import trainers
 from ohgw.paths import DataError
 from ohgw.paths import default_cache_dir
 from ohgw.paths import find
+from ohgw.store_files import write_whole
 
 SPLITS = ("train", "valid", "test")
 SMALL_PRESET_NOTE = "trained on WikiText-2 valid; test split in halves for validation and test"
@@ -156,8 +157,9 @@ def train_tokenizer(text: str, vocab_size: int, cache_dir: str | Path | None = N
         raise ValueError(f"The value of `vocab_size` is {vocab_size}, but must be at least 258.")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "tokenizers"
     path = cache_dir / f"{_cache_key(text, vocab_size)}.json"
-    if path.is_file():
-        return Tokenizer.from_file(str(path))
+    cached = _load_cached(path, vocab_size)
+    if cached is not None:
+        return cached
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
@@ -173,10 +175,30 @@ def train_tokenizer(text: str, vocab_size: int, cache_dir: str | Path | None = N
         single=f"$A {EOS}", special_tokens=[(EOS, eos_id)]
     )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    tokenizer.save(str(partial))
-    partial.replace(path)
+    write_whole(path, tokenizer.to_str(pretty=True).encode("utf-8"))  # as Tokenizer.save
     return tokenizer
+
+
+def _load_cached(path: Path, vocab_size: int) -> Tokenizer | None:
+    """The tokenizer cached at ``path``; None where there is none, or where the file is not one
+    that ``train_tokenizer`` writes (unreadable, more entries than asked for, no ``<eos>``
+    after each line): that one is said, trained again and replaced, never trusted."""
+    if not path.is_file():
+        return None
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a plain Exception for a damaged file
+        why = f"{type(error).__name__}: {error}"
+    else:
+        eos = tokenizer.token_to_id(EOS)
+        fits = eos is not None and tokenizer.get_vocab_size() <= vocab_size
+        if fits and tokenizer.encode("").ids == [eos]:
+            return tokenizer
+        why = "not a tokenizer that train_tokenizer writes"
+    warnings.warn(
+        f"The cached tokenizer {path} cannot be used ({why}); training it again.", stacklevel=3
+    )
+    return None
 
 
 def encode(tokenizer: Tokenizer, text: str) -> torch.Tensor:

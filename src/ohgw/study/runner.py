@@ -6,15 +6,20 @@ seed's pairs together), and none that is finished. It binds the directory to the
 directory holding other settings is refused), hands the pairs to the engine, marks each done
 with its summary, exports the finished pairs' rows to ``results.csv`` and prints the summary.
 Everything is validated before any file is written; a rerun of the same command continues an
-interrupted study.
+interrupted study. A study that fails or is stopped (Ctrl-C, or SIGTERM: ``run_shards``'
+deadline, ``timeout``, Slurm's time limit) still exports the pairs it finished, so that
+``results.csv`` never lags behind the store's finished pairs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +67,8 @@ def run_study(
         if config.threads:  # restored afterwards: a caller's later float sums depend on it
             torch.set_num_threads(config.threads)
         try:
-            table = run_pairs(study, engine, progress, echo)
+            with _sigterm_raises():
+                table = run_pairs(study, engine, progress, echo)
         finally:
             torch.set_num_threads(threads)
     if write_report_at_end:
@@ -146,10 +152,11 @@ def run_pairs(
             if todo:
                 with engine.session(study):
                     engine.run_pairs(study, todo, store, bar.set_postfix_str, on_done)
-        finally:  # a failed or stopped study leaves no empty folders either
-            _remove_empty_folders(study.directory / "checkpoints")
+        except BaseException:  # failed or stopped: tidied up too, and its own error is raised
+            _finish(study, store, failing=True)
+            raise
+        _finish(study, store)
         bar.close()
-        _export(store, study.directory / RESULTS_CSV)
         table = summarise(store, study)
     echo(format_summary(table, study))
     return table
@@ -163,9 +170,45 @@ def claim_directory(store: Store, study: Study) -> None:
     store.claim(CONFIG_KEY, study.identity(), identity_differences, upgrade_settings)
 
 
+def _finish(study: Study, store: Store, failing: bool = False) -> None:
+    """Remove the empty checkpoint folders and export the finished pairs' rows. ``failing``:
+    the study failed or was stopped, and an export that fails too is not raised (the study's
+    own error is the one to see; ``results.csv`` is then as old as the export before)."""
+    _remove_empty_folders(study.directory / "checkpoints")
+    try:
+        _export(store, study.directory / RESULTS_CSV)
+    except Exception:
+        if not failing:
+            raise
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the pairs run, SIGTERM raises ``SystemExit(143)`` (as Ctrl-C raises
+    ``KeyboardInterrupt``) instead of ending the process at once, so that a stopped study
+    exports what it finished. A handler that the caller installed is left as it is."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _remove_empty_folders(root: Path) -> None:
     """Remove the empty folders under ``root`` (and ``root`` if it ends empty): finished trials
-    delete their checkpoints, and engines may leave the per-variant folders behind."""
+    delete their checkpoints, and engines may leave the per-variant folders behind. Another
+    shard may be about to write a checkpoint into a folder removed here: it makes the folder
+    again (``ohgw.trial.save_checkpoint``), and a folder with a file in it is never removed."""
     if not root.is_dir():
         return
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):

@@ -44,8 +44,10 @@ Crashes: a worker writes a heartbeat into its running trial. A running trial who
 older than ``GRACE_SECONDS`` (or whose process is gone, on the same host) is failed by the next
 worker that looks, and the attempt is given up: a pair that lost a worker is not comparable to
 its paired variant, so, as with ``engine=real``, it starts over (a new Optuna study
-``...|attempt=k+1``; the store has none of its rows yet). Rerunning the command resumes: done
-pairs are skipped, a live pair is joined, an abandoned one starts over.
+``...|attempt=k+1``; the store has none of its rows yet). A heartbeat that cannot be written
+is retried; after ``MAX_ATTEMPTS`` broken attempts of a pair in a row the worker stops with an
+error. Rerunning the command resumes: done pairs are skipped, a live pair is joined, an
+abandoned one starts over.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ from ohgw.trial import run_trial
 from ohgw.variants import Variant
 
 READY_POLL_SECONDS = 0.2
+READY_TIMEOUT_SECONDS = 1800.0  # a child's import, data and throwaway unit, on a busy machine
 WORKER_MODULE = "ohgw.study.optuna_worker"
 """``python -m`` this module: workers of a study (it runs the pair loop, which sits above the
 engines)."""
@@ -179,8 +182,10 @@ def _spawn(config: StudyConfig, ready: Path) -> subprocess.Popen:
 
 def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> None:
     """Wait until every child has created its flag or ended (with nothing to run: it found
-    the pairs done); a child that failed first is an error."""
+    the pairs done); a child that failed first is an error, and so is one not ready after
+    ``READY_TIMEOUT_SECONDS`` (it is stopped: a hung child must not hold the study forever)."""
     waiting = list(zip(children, flags, strict=True))
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while waiting:
         for child, flag in list(waiting):
             if flag.exists() or child.poll() == 0:
@@ -190,4 +195,14 @@ def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> No
                     f"An Optuna worker process exited with code {child.returncode} before it "
                     "could take trials (its output is above)."
                 )
+        if waiting and time.monotonic() > deadline:
+            for child, _ in waiting:
+                child.terminate()
+            raise RuntimeError(
+                f"{len(waiting)} Optuna worker process(es) (pid {[c.pid for c, _ in waiting]}) "
+                f"did not become ready in {READY_TIMEOUT_SECONDS:g} s (no "
+                f"{[str(f) for _, f in waiting]}) and were stopped. A worker is ready once it "
+                "has loaded the data and trained one throwaway unit: see its output above, or "
+                "run with workers=1."
+            )
         time.sleep(READY_POLL_SECONDS if waiting else 0)

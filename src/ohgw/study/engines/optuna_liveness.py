@@ -3,7 +3,9 @@
 A worker writes a heartbeat into its running trial every ``HEARTBEAT_SECONDS``. A running trial
 whose heartbeat is older than ``GRACE_SECONDS`` (or whose process is gone, on the same host) is
 failed as ``stale`` by the next worker that looks; the pair's attempt is then broken and starts
-over (:mod:`ohgw.study.engines.optuna_pair`).
+over (:mod:`ohgw.study.engines.optuna_pair`). A beat that fails (a busy database, a journal's
+file lock) is retried at the next period: one brief storage error must not cost a pair its
+budget.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -71,17 +74,37 @@ def fail_stale(study: optuna.Study, trials: list[FrozenTrial]) -> None:
 
 @contextlib.contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial, token: str) -> Iterator[None]:
-    """Mark the trial as this process's, and keep its heartbeat fresh while it runs."""
+    """Mark the trial as this process's, and keep its heartbeat fresh while it runs.
+
+    A failed beat is retried at the next period. The beats end when the trial has ended (told,
+    or failed as stale by another worker), or when none succeeded for ``GRACE_SECONDS``: the
+    other workers take the trial for a dead one by then, and this is said on stderr.
+    """
+    period, grace = HEARTBEAT_SECONDS, GRACE_SECONDS
     trial.set_user_attr(WORKER, token)
     trial.set_user_attr(HEARTBEAT, time.time())
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
+        last = time.monotonic()
+        while not stop.wait(period):
             try:
                 trial.set_user_attr(HEARTBEAT, time.time())
-            except Exception:  # finished, or failed by another worker: nothing to keep alive
-                return
+                last = time.monotonic()
+            except UpdateFinishedTrialError:
+                return  # told, or failed as stale by another worker: nothing to keep alive
+            except Exception as error:
+                if time.monotonic() - last > grace:
+                    print(
+                        f"ohgw optuna worker {token}: gave up the heartbeat of trial "
+                        f"{trial.number} of {study.study_name}: no beat could be written for "
+                        f"{grace:g} s (last error: {error!r}). The other workers will fail the "
+                        "trial as stale and start the pair over; check the Optuna storage "
+                        "(`optuna_storage`, or optuna.journal in the study directory).",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return
 
     thread = threading.Thread(target=beat, name="ohgw-heartbeat", daemon=True)
     thread.start()

@@ -5,7 +5,9 @@ inside -> ``trial.report(val_metric, epoch)`` per unit -> ``should_prune``, unti
 ``budget`` (wall-clock seconds from its first trial's start, as the storage records it) is spent
 and its last trial has ended. Each unit's row is kept in its Optuna trial as it is produced;
 :meth:`OptunaPair.finalise` turns them into the store's rows (any worker may, with the same
-result). A pair that lost a worker starts over as a new attempt (:mod:`.optuna_liveness`).
+result). A pair that lost a worker starts over as a new attempt (:mod:`.optuna_liveness`), at
+most ``MAX_ATTEMPTS`` times in one run: a fault that recurs must stop the worker, not spend
+budget after budget.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from optuna.trial import TrialState
 
 from ohgw.benchmarks.base import Benchmark
 from ohgw.study.engines.optuna_liveness import END
+from ohgw.study.engines.optuna_liveness import GRACE_SECONDS
 from ohgw.study.engines.optuna_liveness import WORKER
 from ohgw.study.engines.optuna_liveness import broken
 from ohgw.study.engines.optuna_liveness import fail_stale
@@ -38,6 +41,7 @@ from ohgw.study.plan import Study
 from ohgw.trial import run_trial
 
 POLL_SECONDS = 1.0  # waiting for the other workers' last trials of a pair
+MAX_ATTEMPTS = 3  # broken attempts of one pair in a row that one run sees before it stops
 ROW = "ohgw.row."  # user attribute + resource: the unit's row, with absolute start and end times
 _STATES = {
     "completed": TrialState.COMPLETE,
@@ -79,13 +83,15 @@ class OptunaPair:
     def run(self) -> optuna.Study:
         """Take trials until the budget is spent (or ``max_trials`` have started) and the
         pair's last trial ended."""
-        attempt = self._attempt()
+        first = attempt = self._attempt()
         study = self._study(attempt)
         while True:
             trials = study.get_trials(deepcopy=False)
             fail_stale(study, trials)
             if broken(study.get_trials(deepcopy=False)):
                 attempt += 1
+                if attempt - first >= MAX_ATTEMPTS:
+                    raise RuntimeError(self._given_up(first, attempt))
                 study = self._study(attempt)
                 continue
             t0 = start_time(trials)
@@ -97,6 +103,17 @@ class OptunaPair:
                     continue
                 return study
             self._trial(study)
+
+    def _given_up(self, first: int, attempt: int) -> str:
+        names = [study_name(self.variant.label, self.seed, a) for a in (first, attempt - 1)]
+        return (
+            f"{self.variant.label}, seed {self.seed}: {attempt - first} attempts in a row lost a "
+            f"worker (Optuna studies {names[0]!r} to {names[1]!r}: a running trial had no "
+            f"heartbeat for {GRACE_SECONDS:g} s, or its process ended, and was failed as "
+            "stale). Each attempt starts the pair's budget over, so this worker stops; find "
+            "why the workers died or stopped beating in their output (a heartbeat that gave up "
+            "says so), then rerun the same command: it continues the study."
+        )
 
     def _trial(self, study: optuna.Study) -> None:
         trial = study.ask()

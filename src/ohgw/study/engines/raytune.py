@@ -57,7 +57,9 @@ from ohgw.schedulers.ray_pasha import TRIAL_KEY
 from ohgw.schedulers.ray_pasha import RayPASHA
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.space import SearchSpace
+from ohgw.store_files import remove_tree
 from ohgw.study.config import StudyConfig
+from ohgw.study.engines.wallclock import STALE_CHECKPOINTS
 from ohgw.study.engines.wallclock import WallClockEngine
 from ohgw.study.engines.wallclock import assign_workers
 from ohgw.study.pair import Pair
@@ -240,7 +242,7 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
     }
     name = f"{safe_name(pair.label)}-seed{seed}"
     root = root.resolve()
-    shutil.rmtree(root / name, ignore_errors=True)  # stale checkpoints must not be resumed
+    remove_tree(root / name, STALE_CHECKPOINTS)
     recorder = _Recorder()
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(_trial_function, study=fixed), resources),
@@ -327,7 +329,7 @@ def _trial_function(config: dict[str, Any], study: dict[str, Any]) -> None:
     if study["checkpoints"]:  # in the trial's working folder on this node (Ray's, not synced)
         working = tune.get_context().get_storage().trial_working_directory
         checkpoint_dir = Path(working) / "ohgw-checkpoint"
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        remove_tree(checkpoint_dir, STALE_CHECKPOINTS)
         checkpoint_dir.mkdir(parents=True)
         restored = tune.get_checkpoint()  # a resumed trial continues from its checkpoint
         if restored is not None:

@@ -40,7 +40,9 @@ from syne_tune.tuner_callback import TunerCallback
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.schedulers.synetune import SCHEDULERS
+from ohgw.store_files import remove_tree
 from ohgw.study.config import SCHEDULER_ALIASES
+from ohgw.study.engines.wallclock import STALE_CHECKPOINTS
 from ohgw.study.engines.wallclock import WallClockEngine
 from ohgw.study.engines.wallclock import assign_workers
 from ohgw.study.pair import Pair
@@ -135,7 +137,7 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
         _limit_trials(scheduler, config.max_trials)
     fixed = study.template(pair.variant, seed).to_dict()
     name = f"{safe_name(pair.label)}-seed{seed}"
-    shutil.rmtree(root / name, ignore_errors=True)  # stale checkpoints must not be resumed
+    remove_tree(root / name, STALE_CHECKPOINTS)
     recorder = _Recorder()
     # Relative paths (cwd = root, SYNETUNE_FOLDER = ".") keep spaces of the study path out of
     # the trial command; PYTHONSAFEPATH keeps this package folder off the trial's sys.path.

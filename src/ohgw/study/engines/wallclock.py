@@ -3,8 +3,9 @@ worker slots numbered from when each trial process ran.
 
 Such an engine runs a whole pair (a tuner for ``budget`` wall-clock seconds), then stores its
 rows in one transaction. A wall-clock run cannot be replayed: a pair cut off before its rows
-were stored starts over, and one whose rows were stored but not yet marked done is not run
-again.
+were stored starts over (its old folder, checkpoints included, removed first; one that cannot
+be removed stops the study: :data:`STALE_CHECKPOINTS`), and one whose rows were stored but not
+yet marked done is not run again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from ohgw.study.engines.base import Progress
 from ohgw.study.pair import Pair
 from ohgw.study.pair import rows_summary
 from ohgw.study.plan import Study
+
+STALE_CHECKPOINTS = (
+    "it holds an earlier run's trial checkpoints, and a trial of the new run would resume one "
+    "and report only the units after it"
+)
+"""Why a pair's old folder must go before it starts over (``ohgw.store_files.remove_tree``)."""
 
 
 class WallClockEngine(Engine):
