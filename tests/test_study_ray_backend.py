@@ -40,6 +40,9 @@ def cluster() -> Iterator[Cluster]:
     """A head node and one more node, one CPU each; shut down even when a test fails."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")  # the nodes' worker processes inherit it
+        # Ray starts its workers at nice 15 (RAY_worker_niceness): beside any other load the
+        # trials starve (a 6 s pair took 130 s beside two busy loops).
+        patch.setenv("RAY_worker_niceness", "0")
         # The nodes use this machine's address, as `ray start` does: Ray rewrites a driver's
         # 127.0.0.1 address to it, so a cluster bound to the loopback cannot be joined.
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})

@@ -108,9 +108,14 @@ def _connected(config: StudyConfig) -> Iterator[None]:
         yield
         return
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    niceness = {}
     if config.ray_address is None:
         options.update(num_cpus=config.workers, include_dashboard=False)
-    ray.init(address=config.ray_address, **options)
+        # the local instance's workers run the trials, the study's work: at the study's own
+        # priority, not Ray's default nice 15 (which starves them beside any other load)
+        niceness = {"RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "0")}
+    with mock.patch.dict(os.environ, niceness):
+        ray.init(address=config.ray_address, **options)
     try:
         yield
     finally:
