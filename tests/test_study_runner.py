@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ohgw.store import Store
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines.simulated import SimulatedEngine
 from ohgw.study.runner import _remove_empty_folders
+from ohgw.study.runner import dry_run
 from ohgw.study.runner import run_study
 from problems import TINY_CIFAR
 from problems import TINY_FLOPS
@@ -62,6 +64,25 @@ def test_a_budget_below_one_unit_is_refused_with_the_units_cost_and_nothing_mark
     with Store(tmp_path) as store:
         assert store.done() == {} and store.rows() == []
     assert not (tmp_path / "checkpoints").exists()  # the failed study left no empty folders
+    # nothing ran, so the directory pins no settings: the same study with a larger budget runs
+    table = run_study(replace(config, budget=3.0), progress=False, echo=lambda _: None)
+    assert table["baseline"]["units"] > 0
+
+
+def test_a_study_refused_for_other_settings_leaves_the_store_byte_for_byte(tmp_path) -> None:
+    config = StudyConfig(directory=str(tmp_path), **{**TWO_SEEDS, "seeds": 1},
+                         benchmark_options=TINY_CIFAR)  # fmt: skip
+    config = replace(config, flops_per_second=TINY_FLOPS)
+    run_study(config, progress=False, echo=lambda _: None)
+    path = tmp_path / "results.sqlite"
+    before, modified = path.read_bytes(), path.stat().st_mtime_ns
+    other = replace(config, budget=2.0)
+    for name, attempt in [("run", lambda: run_study(other, progress=False)),
+                          ("dry run", lambda: dry_run(other))]:  # fmt: skip
+        with pytest.raises(ValueError, match=r"other settings \(budget: stored 1\.0, now 2\.0\)"):
+            attempt()
+        assert path.read_bytes() == before and path.stat().st_mtime_ns == modified, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.sqlite"]
 
 
 def _two_seeds(directory: Path) -> StudyConfig:

@@ -53,7 +53,7 @@ def _run(config: StudyConfig) -> list[tuple[str, int]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run_study(config, progress=False, echo=lines.append)
-    ran = [re.match(r"^[\w ]+: (\S+), seed (\d+): \{", line) for line in lines]
+    ran = [re.match(r"^[\w ]+: (\S+), seed (\d+): \d+ trials, ", line) for line in lines]
     return [(m[1], int(m[2])) for m in ran if m]
 
 

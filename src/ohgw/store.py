@@ -356,17 +356,25 @@ class Store:
         value: Any,
         differences: Callable[[Any, Any], list[str]],
         upgrade: Callable[[Any], Any] | None = None,
+        check_only: bool = False,
     ) -> None:
         """Bind the metadata ``key`` to ``value`` atomically: store it where absent, else
         raise :class:`StoreConflict` if ``differences(stored, value)`` names any setting.
         ``upgrade`` turns a stored value of an older version into today's names before it is
         compared and shown (the message then names what the user would write today).
+        ``check_only``: raise the same conflict, but write nothing (a read-only store will do),
+        so that a refused study leaves the file as it was.
 
         One ``BEGIN IMMEDIATE`` transaction holds the write lock from the read to the write,
         so of two processes claiming a new store at once the second reads the first's value.
         """
         data = canonical_json(value, f"metadata `{key}`")
         value = json.loads(data)  # compared as it will be stored (tuples as lists)
+        if check_only:
+            stored_value = self.get_meta(key)
+            if stored_value is not None:
+                self._refuse_other(stored_value, value, differences, upgrade)
+            return
         with self._errors("write"), self._transaction():
             stored = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
             if _after_claim_read is not None:
@@ -374,17 +382,38 @@ class Store:
             if stored is None:
                 self.conn.execute("INSERT INTO meta VALUES (?, ?)", (key, data))
                 return
-            old = json.loads(stored[0])
-            old = upgrade(old) if upgrade is not None else old
-            changed = list(differences(old, value))
-            if changed:
-                shown = changed
-                if isinstance(old, Mapping) and isinstance(value, Mapping):
-                    shown = [f"{k}: stored {old.get(k)!r}, now {value.get(k)!r}" for k in changed]
-                raise StoreConflict(
-                    f"{self.directory} holds a study with other settings ({'; '.join(shown)}); "
-                    "use a new directory, or the same settings to continue it."
-                )
+            self._refuse_other(json.loads(stored[0]), value, differences, upgrade)
+
+    def _refuse_other(
+        self,
+        old: Any,
+        value: Any,
+        differences: Callable[[Any, Any], list[str]],
+        upgrade: Callable[[Any], Any] | None,
+    ) -> None:
+        old = upgrade(old) if upgrade is not None else old
+        changed = list(differences(old, value))
+        if changed:
+            shown = changed
+            if isinstance(old, Mapping) and isinstance(value, Mapping):
+                shown = [f"{k}: stored {old.get(k)!r}, now {value.get(k)!r}" for k in changed]
+            raise StoreConflict(
+                f"{self.directory} holds a study with other settings ({'; '.join(shown)}); "
+                "use a new directory, or the same settings to continue it."
+            )
+
+    def release(self, key: str) -> bool:
+        """Remove the claim ``key`` if the store holds no row and no finished pair (nothing
+        ran under it), so that the directory no longer pins settings; True if removed. One
+        transaction: a row written meanwhile keeps the claim."""
+        with self._errors("write"), self._transaction():
+            used = self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM rows) OR EXISTS (SELECT 1 FROM done)"
+            ).fetchone()[0]
+            if used:
+                return False
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        return True
 
     def put_meta(self, key: str, value: Any) -> None:
         """Set the metadata ``key`` to the JSON value ``value`` (replacing an old one)."""

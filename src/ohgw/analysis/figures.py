@@ -34,6 +34,9 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.ticker import NullFormatter
 
 from ohgw.analysis.metrics import best_so_far
+from ohgw.analysis.overview import demonstration_tag
+from ohgw.analysis.overview import display
+from ohgw.analysis.overview import time_axis
 from ohgw.store_files import write_whole
 from ohgw.study_dir import StudyData
 from ohgw.study_dir import load_study
@@ -45,7 +48,6 @@ PAPER_NAMES = {
     "random-warm": "random-warm",
 }
 GRID_POINTS = 400
-HOURS_FROM = 7200.0  # budgets of two hours and more are drawn in hours
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,6 @@ def variant_file_name(label: str) -> str:
         return PAPER_NAMES[label]
     keep = "".join(c if c.isalnum() or c in "-_." else "-" if c == "=" else "_" for c in label)
     return keep.strip("._") or "variant"
-
-
-def time_axis(config: dict[str, Any]) -> tuple[float, str]:
-    """(seconds per axis unit, unit label): simulated or real seconds, hours when large."""
-    clock = "simulated " if config.get("engine", "simulated") == "simulated" else ""
-    if float(config["budget"]) >= HOURS_FROM:
-        return 3600.0, f"{clock}h"
-    return 1.0, f"{clock}s"
-
-
-def display(metric: str, value: float) -> float:
-    """A metric in display units: accuracy in %, perplexity as is."""
-    return 100.0 * value if metric == "accuracy" else value
 
 
 def metric_label(metric: str) -> str:
@@ -126,7 +115,8 @@ def _axes(study: StudyData, title: str, ylabel: str, log: bool) -> tuple[Figure,
     scale, unit = time_axis(study.config)
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = figure.add_subplot()
-    ax.set_title(title, fontsize=10)
+    tag = demonstration_tag(study.config)
+    ax.set_title(title if tag is None else f"{title}\n({tag})", fontsize=10)
     ax.set_xlabel(f"study time ({unit})")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, float(study.config["budget"]) / scale)
@@ -143,13 +133,16 @@ def _tau_line(ax: Axes, study: StudyData, tau: float | None) -> None:
         ax.axhline(shown, color="0.3", linestyle="--", lw=1, label=f"tau = {shown:g}{unit}")
 
 
-def _save(figure: Figure, out: Path, name: str, caption: str) -> FigureFile:
+def _save(study: StudyData, figure: Figure, name: str, caption: str) -> FigureFile:
     for ax in figure.axes:  # plain numbers on a log axis; minor labels within one decade
         if ax.get_yscale() == "log":
             low, high = ax.get_ylim()
             plain = FuncFormatter(lambda v, _: f"{v:g}")
             ax.yaxis.set_major_formatter(plain)
             ax.yaxis.set_minor_formatter(plain if high / low < 10 else NullFormatter())
+    tag = demonstration_tag(study.config)
+    caption = caption if tag is None else f"{tag[0].upper()}{tag[1:]}. {caption}"
+    out = study.directory / "figures"
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
     image = _render(figure, format="png", dpi=150, metadata={"Software": None})
     write_whole(png, image)  # whole files: other shards may write or read the report at once
@@ -208,10 +201,10 @@ def write_figures(study: StudyData | str | Path, tau: float | None = None) -> li
                 + ("" if loss or tau is None else "; dashed: the target tau")
                 + "."
             )
-            files.append(_save(figure, out, name, caption))
+            files.append(_save(study, figure, name, caption))
     if ran:
-        files.append(_comparison(study, ran, colours, grid, tau, out))
-        files.append(_trajectories(study, ran, colours, tau, out))
+        files.append(_comparison(study, ran, colours, grid, tau))
+        files.append(_trajectories(study, ran, colours, tau))
     return files
 
 
@@ -221,7 +214,6 @@ def _comparison(
     colours: dict[str, str],
     grid: np.ndarray,
     tau: float | None,
-    out: Path,
 ) -> FigureFile:
     n = max(len(study.runs[label]) for label in ran)
     title = f"{study.config['benchmark']}, {study.config['scheduler']}: all variants, medians"
@@ -239,11 +231,11 @@ def _comparison(
         f"{study.metric} of every variant against study time ({time_axis(study.config)[1]}); "
         f"median over seeds (up to {n}) with a faint inter-quartile band."
     )
-    return _save(figure, out, f"{study.metric}_comparison", caption)
+    return _save(study, figure, f"{study.metric}_comparison", caption)
 
 
 def _trajectories(
-    study: StudyData, ran: list[str], colours: dict[str, str], tau: float | None, out: Path
+    study: StudyData, ran: list[str], colours: dict[str, str], tau: float | None
 ) -> FigureFile:
     budget = float(study.config["budget"])
     n = sum(len(study.runs[label]) for label in ran)
@@ -270,4 +262,4 @@ def _trajectories(
         f"{study.metric} of each of the {n} runs (one per variant and seed) against study time "
         f"({time_axis(study.config)[1]}), coloured by variant."
     )
-    return _save(figure, out, f"{study.metric}_trajectories", caption)
+    return _save(study, figure, f"{study.metric}_trajectories", caption)

@@ -26,8 +26,11 @@ import numpy as np
 from ohgw.analysis import claims as cl
 from ohgw.analysis.evidence import OOD_FILE
 from ohgw.analysis.evidence import analyse
-from ohgw.analysis.figures import time_axis
 from ohgw.analysis.figures import write_figures
+from ohgw.analysis.overview import demonstration_note
+from ohgw.analysis.overview import overview
+from ohgw.analysis.overview import overview_table
+from ohgw.analysis.overview import time_axis
 from ohgw.analysis.published import is_published
 from ohgw.analysis.published import load_published
 from ohgw.slurm_accounting import SLURM_KEY
@@ -163,10 +166,58 @@ def _what_ran(study: StudyData, result: dict[str, Any]) -> list[str]:
     return lines + ([f"Unfinished runs left out: {study.left_out}."] if study.left_out else [])
 
 
+GLOSSARY = [
+    "**T@tau**: the study time at which a run's best validation metric so far first reaches "
+    "the target tau (time to target; lower is better).",
+    "**censored**: a run that never reached tau within the budget; it counts as the whole "
+    "budget, a lower bound of its true time, so a median that includes one is shown as >= x.",
+    "**normalised AUC**: the area under a run's best-so-far curve over the budget divided by "
+    "the budget: its mean metric over time (anytime performance).",
+    "**KL**: the Kullback-Leibler divergence between Gaussians fitted to the final trials' "
+    "hyperparameters (psi) of the treated and the baseline arm: how far the warm start shifts "
+    "what the scheduler keeps (0: no shift).",
+    "**worker-h**: study time x workers / 3600, the paper's GPU-hours when each worker is a "
+    "GPU held for the whole study (idle waits included).",
+]
+
+
+MINI_COST = (
+    " At mini scale a unit trains a few thousand images or fewer, so the warm start's one extra "
+    "step on one mini-batch is a larger share of a trial than at full scale."
+)
+
+
+def _verdicts(verdicts: list[cl.Verdict], metric: str, mini: bool) -> list[Block]:
+    """A bullet per claim of this study's domain (judged, or why not); the claims of another
+    domain, and the pooled one, listed in one line: they would bury the ones that matter."""
+    elsewhere = [
+        v for v in verdicts if v.verdict == cl.UNTESTED and v.claim.metric not in (metric, cl.ANY)
+    ]
+    items = []
+    for v in verdicts:
+        if v in elsewhere:
+            continue
+        why = MINI_COST if mini and v.claim.kind in ("overhead", "memory") and v.measured else ""
+        items.append(f"**{v.verdict}**: {v.claim.title}: {v.sentence}{why}")
+    if elsewhere:
+        domain = {"accuracy": "vision", "perplexity": "language"}.get(metric, metric)
+        items.append(
+            f"**{cl.UNTESTED}** (claims of another domain, or pooled over both; this is a "
+            f"{domain} study): " + "; ".join(v.claim.title for v in elsewhere) + "."
+        )
+    return [("h2", "Verdicts"), ("p", SCALE_NOTE), ("ul", items)]
+
+
 def _blocks(study: StudyData, result: dict[str, Any], figures: list[Any]) -> list[Block]:
     c, metric, ran = study.config, study.metric, result["ran"]
     summary, evidence = result["summary"], result["evidence"]
     blocks: list[Block] = [("h1", f"OHGW study report: {study.directory.name}")]
+    note = demonstration_note(c)
+    if note is not None:
+        blocks += [("p", f"**{note}**")]
+    items = overview({v: study.runs[v] for v in ran}, study.mode, result["tau"], c["budget"])
+    head, rows = overview_table(items, c, metric, result["tau"])
+    blocks += [("h2", "Overview (a censored run counts as the budget)"), ("table", head, rows)]
     blocks += [("h2", "What was run"), ("ul", _what_ran(study, result))]
     if result["tau"] is None:
         blocks += [("p", "T@tau was not computed: the study set no tau (pass one to the report).")]
@@ -204,8 +255,8 @@ def _blocks(study: StudyData, result: dict[str, Any], figures: list[Any]) -> lis
     rows = [[v.claim.title, v.claim.published, v.measured or "n/a", v.verdict] for v in tested]
     blocks += [("h2", "The paper's numbers beside this study's")]
     blocks += [("table", ["claim", "paper", "this study", "verdict"], rows)]
-    items = [f"**{v.verdict}**: {v.claim.title}: {v.sentence}" for v in verdicts]
-    blocks += [("h2", "Verdicts"), ("p", SCALE_NOTE), ("ul", items), ("h2", "Figures")]
+    blocks += _verdicts(verdicts, metric, str(c["benchmark"]).endswith("-mini"))
+    blocks += [("h2", "Terms"), ("ul", GLOSSARY), ("h2", "Figures")]
     return blocks + [("img", f) for f in figures]
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ohgw.store import FILENAME
 from ohgw.store import Store
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines import engine_names
@@ -107,25 +108,27 @@ def dry_run(config: StudyConfig) -> list[Pair]:
     """Validate ``config`` and return the pairs it would run (finished ones left out where its
     directory holds the study already); writes nothing."""
     study, _ = prepare(config)
-    pairs = shard_pairs(study)
-    if not (study.directory / "results.sqlite").is_file():
-        return pairs
-    with Store(study.directory) as store:
-        stored = store.get_meta(CONFIG_KEY)
-        changed = [] if stored is None else identity_differences(stored, study.identity())
-        if changed:
-            raise ValueError(
-                f"{study.directory} holds a study with other settings ({changed}); use a new "
-                "directory, or the same settings to continue it."
-            )
-        done = store.done()
-    return [p for p in pairs if p.key not in done]
+    done = refuse_other_study(study)
+    return [p for p in shard_pairs(study) if p.key not in done]
+
+
+def refuse_other_study(study: Study) -> set[tuple[str, int]]:
+    """The finished pairs of the study in ``study.directory`` (none without a store), read
+    without writing a byte; a ``StoreConflict`` (a ``ValueError``) if the directory holds a
+    study with other settings, so that a refused study leaves the store as it was."""
+    if not (study.directory / FILENAME).is_file():
+        return set()
+    with Store(study.directory, readonly=True) as store:
+        identity = study.identity()
+        store.claim(CONFIG_KEY, identity, identity_differences, upgrade_settings, check_only=True)
+        return set(store.done())
 
 
 def run_pairs(
     study: Study, engine: Engine, progress: bool, echo: Callable[[str], Any]
 ) -> dict[str, Any]:
     """The pair loop (see the module docstring); returns the summary per variant."""
+    refuse_other_study(study)  # before the store is opened for writing: a refusal writes nothing
     with Store(study.directory) as store:
         claim_directory(store, study)
         pairs = shard_pairs(study)
@@ -146,7 +149,7 @@ def run_pairs(
                 )
             store.mark_done(pair.label, pair.seed, summary)
             bar.update(1)
-            echo(f"{engine.name}: {pair.label}, seed {pair.seed}: {summary}")
+            echo(_pair_line(engine.name, pair, summary, store.rows(pair.label, pair.seed)))
 
         try:
             if todo:
@@ -154,12 +157,28 @@ def run_pairs(
                     engine.run_pairs(study, todo, store, bar.set_postfix_str, on_done)
         except BaseException:  # failed or stopped: tidied up too, and its own error is raised
             _finish(study, store, failing=True)
+            with contextlib.suppress(Exception):  # the study's own error is the one to see
+                store.release(CONFIG_KEY)  # nothing ran: the directory pins no settings
             raise
         _finish(study, store)
         bar.close()
         table = summarise(store, study)
     echo(format_summary(table, study))
     return table
+
+
+def _pair_line(
+    engine: str, pair: Pair, summary: dict[str, Any], rows: list[dict[str, Any]]
+) -> str:
+    """A finished pair in one line: its trials and units counted from its rows, as the
+    summary table counts them (an engine's own count may include trials that ended no unit),
+    then the engine's other facts."""
+    trials = len({row["trial_id"] for row in rows})
+    facts = [f"{trials} trials", f"{len(rows)} units"]
+    for key, value in summary.items():
+        if key not in ("trials", "units"):
+            facts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return f"{engine}: {pair.label}, seed {pair.seed}: {', '.join(facts)}"
 
 
 def claim_directory(store: Store, study: Study) -> None:

@@ -1,74 +1,62 @@
-"""A study's summary table: per variant, finished seeds, trials, units, median best, T@tau.
+"""What ``ohgw study`` prints at its end: the overview of the finished pairs, per variant.
 
-Only finished pairs count: rows of a pair another shard is still running (or that was cut off)
-are left out, as they are of ``results.csv``.
+The numbers are :mod:`ohgw.analysis.overview`'s, the same cells as the report's overview (T@tau
+with censored runs at the budget). Only finished pairs count: rows of a pair another shard is
+still running (or that was cut off) are left out, as they are of ``results.csv``.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
+import dataclasses
 from typing import Any
 
-from ohgw.analysis.metrics import time_to_target
+from ohgw.analysis.overview import VariantOverview
+from ohgw.analysis.overview import demonstration_note
+from ohgw.analysis.overview import overview
+from ohgw.analysis.overview import overview_table
 from ohgw.store import Store
 from ohgw.study.plan import Study
 from ohgw.study_dir import RESULTS_CSV
 
 
 def summarise(store: Store, study: Study) -> dict[str, Any]:
-    """Per variant: seeds done, trials, units, median best validation metric, median T@tau."""
-    mode, tau = study.benchmark.mode, study.tau
-    better = max if mode == "max" else min
+    """Per variant: its overview (seeds, trials, units, median best, median T@tau, censored)."""
     done = store.done()
-    table = {}
-    for variant in study.variants:
-        bests, hits, trials, units = [], [], 0, 0
-        for seed in study.config.seed_list:
-            if (variant.label, seed) not in done:
-                continue
-            rows = store.rows(variant.label, seed)
-            if not rows:
-                continue
-            trials += len({r["trial_id"] for r in rows})
-            units += len(rows)
-            bests.append(better(r["val_metric"] for r in rows))
-            if tau is not None:
-                hits.append(time_to_target(rows, tau, mode))
-        reached = [h for h in hits if h is not None]
-        table[variant.label] = {
-            "seeds": len(bests),
-            "trials": trials,
-            "units": units,
-            "median_best": statistics.median(bests) if bests else math.nan,
-            "median_t_tau": statistics.median(reached) if reached else math.nan,
-            "reached_tau": f"{len(reached)}/{len(hits)}" if tau is not None else "",
+    runs = {
+        variant.label: {
+            seed: store.rows(variant.label, seed)
+            for seed in study.config.seed_list
+            if (variant.label, seed) in done
         }
-    return table
+        for variant in study.variants
+    }
+    items = overview(runs, study.benchmark.mode, study.tau, study.config.budget)
+    return {item.variant: dataclasses.asdict(item) for item in items}
 
 
 def format_summary(table: dict[str, Any], study: Study) -> str:
-    """The table as the lines ``ohgw study`` prints at the end."""
-    config, tau, metric = study.config, study.tau, study.benchmark.metric
+    """The table as the lines ``ohgw study`` prints at the end (the report's overview cells)."""
+    config = study.config
+    settings = dataclasses.asdict(config)
+    items = [VariantOverview(**row) for row in table.values()]
+    head, rows = overview_table(items, settings, study.benchmark.metric, study.tau)
+    widths = [max(len(x) for x in column) for column in zip(head, *rows, strict=True)]
     lines = [
         f"\nStudy {config.directory}: {config.benchmark}, {config.scheduler_name}, "
         f"{config.workers} {config.engine} workers, budget {config.budget:g} s per seed, "
-        f"seeds {config.seed_list}",
-        f"{'variant':<28}{'seeds':>6}{'trials':>8}{'units':>7}"
-        f"{'median best ' + metric:>26}"
-        + (
-            f"{'median T@' + format(tau, 'g') + ' (s)':>20}{'reached':>9}"
-            if tau is not None
-            else ""
-        ),
+        f"seeds {config.seed_list}"
     ]
-    for label, row in table.items():
-        line = (
-            f"{label:<28}{row['seeds']:>6}{row['trials']:>8}{row['units']:>7}"
-            f"{row['median_best']:>26.4f}"
-        )
-        if tau is not None:
-            line += f"{row['median_t_tau']:>20.1f}{row['reached_tau']:>9}"
-        lines.append(line)
+    note = demonstration_note(settings)
+    if note is not None:
+        lines.append(note)
+    for cells in [head, *rows]:
+        first, rest = cells[0], cells[1:]
+        shown = [
+            f"{first:<{widths[0]}}",
+            *(f"{x:>{w}}" for x, w in zip(rest, widths[1:], strict=True)),
+        ]
+        lines.append("  ".join(shown))
+    if study.tau is not None:
+        lines.append("A run that never reached tau counts as the budget (a median with it: >=).")
     lines.append(f"Rows: {study.directory / RESULTS_CSV} (and results.sqlite).")
     return "\n".join(lines)
