@@ -55,6 +55,19 @@ def study_settings_help() -> str:
     return "\n".join(lines)
 
 
+def _as_setting(extra: Sequence[str]) -> str:
+    """The hint "settings are key=value without dashes: seeds=1" for a flag named like one."""
+    from ohgw.study.config import StudyConfig
+
+    names = {setting.name for setting in dataclasses.fields(StudyConfig)}
+    for flag in extra:
+        key, _, value = flag.lstrip("-").partition("=")
+        if flag.startswith("-") and key.replace("-", "_") in names:
+            example = f"{key.replace('-', '_')}={value or 'VALUE'}"
+            return f"; settings are written key=value without dashes: {example}"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ohgw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # --no-progress seeds=1) come back as unknown and are overrides too
     if extra and args.command == "study" and not any(e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
+    elif extra and args.command == "study":
+        study.error(f"unrecognized arguments: {' '.join(extra)}{_as_setting(extra)}")
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "report":

@@ -44,6 +44,9 @@ def load_study_config(
             composed = compose(config_name=CONFIG_NAME, overrides=[*base, *overrides])
         data = OmegaConf.to_container(composed, resolve=True)
     except (HydraException, OmegaConfBaseException) as error:
+        bad = _bad_value(error) or _bad_value(error.__cause__)
+        if bad is not None:
+            raise ValueError(bad) from None
         cause = f" ({error.__cause__})" if error.__cause__ else ""
         raise ValueError(f"Bad study override: {error}{cause}".replace("\n", " ")) from None
     data.pop("hydra", None)
@@ -56,8 +59,15 @@ def check_keys(overrides: Sequence[str], where: str) -> None:
 
     Hydra's own answer ("To append to your config use +seed=3") is the wrong advice here."""
     known = [f.name for f in fields(StudyConfig)]
-    for override in overrides:
+    for i, override in enumerate(overrides):
         key = override.split("=", 1)[0].lstrip("+~").split(".", 1)[0].strip()
+        if key in known and "=" not in override and not override.startswith("~"):
+            after = overrides[i + 1] if i + 1 < len(overrides) else ""
+            example = f"{key}={after}" if after and "=" not in after else f"{key}=VALUE"
+            raise ValueError(
+                f"the setting `{key}`{where} has no value: write key=value without spaces, "
+                f"e.g. `{example}` (`ohgw study --help` lists the settings)."
+            )
         if key and key not in known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f" (did you mean `{close[0]}`?)" if close else ""
@@ -71,9 +81,12 @@ def file_overrides(path: str | Path) -> list[str]:
     """The settings of a YAML study file as Hydra overrides (``key=value``), in file order."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        with path.open(encoding="utf-8") as stream:  # YAML's errors then name the file
+            data = yaml.safe_load(stream)
     except OSError as error:
-        raise ValueError(f"Cannot read the study config file {path}: {error}") from None
+        raise ValueError(
+            f"Cannot read the study config file {path}: {error.strerror or error}.{_study_files()}"
+        ) from None
     except yaml.YAMLError as error:
         raise ValueError(f"The study config file {path} is not valid YAML: {error}") from None
     if data is None:
@@ -87,6 +100,38 @@ def file_overrides(path: str | Path) -> list[str]:
         else:
             out.append(f"{key}={_hydra_value(value)}")
     return out
+
+
+def _study_files() -> str:
+    """The sentence listing the study files in studies/ (the working directory's, else the
+    checkout's), or nothing."""
+    checkout = Path(__file__).resolve().parents[3]  # src/ohgw/study/ -> the repository
+    for folder in (Path("studies"), checkout / "studies"):
+        names = sorted(p.name for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        if names:
+            return f" The study files in {folder}: {', '.join(names)}."
+    return ""
+
+
+def _bad_value(error: BaseException | None) -> str | None:
+    """The message for a value of the wrong type (None for any other error), e.g. The value of
+    `budget` is 'abc', but must be a number: Hydra's own text names the schema's internals."""
+    if not isinstance(error, OmegaConfBaseException) or not getattr(error, "full_key", None):
+        return None
+    if getattr(error, "value", None) is None:
+        return None
+    types = {f.name: f.type for f in fields(StudyConfig)}
+    key = str(error.full_key).split(".", 1)[0]
+    if key not in types:
+        return None
+    text = str(types[key])  # the annotation: "float", "int | None", "list[str]", ...
+    base = text.removesuffix(" | None")
+    words = {"float": "a number", "int": "an integer", "str": "text", "bool": "true or false"}
+    wanted = words.get(base, base) + (" or none" if base != text else "")
+    return (
+        f"The value of `{key}` is {error.value!r}, but must be {wanted} "
+        f"(`ohgw study --help` says what `{key}` means)."
+    )
 
 
 def _hydra_value(value: Any) -> str:
