@@ -113,7 +113,8 @@ def _connected(config: StudyConfig) -> Iterator[None]:
         options.update(num_cpus=config.workers, include_dashboard=False)
         # the local instance's workers run the trials, the study's work: at the study's own
         # priority, not Ray's default nice 15 (which starves them beside any other load)
-        niceness = {"RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "0")}
+        name = "RAY_worker_niceness"  # Ray's spelling, not upper case
+        niceness = {name: os.environ.get(name, "0")}
     with mock.patch.dict(os.environ, niceness):
         ray.init(address=config.ray_address, **options)
     try:
