@@ -22,7 +22,9 @@ the start of the pair's first trial (its ``datetime_start`` in the storage, so e
 agrees on it). No new trial starts after it, a running trial stops at its first unit that ends
 past it, and that unit's row is dropped. The number of trials is what fits, or at most
 ``max_trials``: once that many have started, no worker asks for another and the pair ends when
-they stop, before its budget (which stays the report's time axis).
+they stop, before its budget (which stays the report's time axis). Two workers that ask at the
+same moment may both be numbered: one past ``max_trials`` is closed at once, untrained and without
+rows (``optuna_pair.OVER_LIMIT``).
 
 Workers: every process that runs the same command joins the same studies (two terminals, or
 Slurm jobs, pointed at the same ``directory`` and ``optuna_storage``); ``workers`` is how many
