@@ -43,9 +43,9 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
 from ohgw.study.pair import trial_seed
 from ohgw.study_dir import upgrade_settings
-from ohgw.trial import CHECKPOINT_FILE
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
+from ohgw.trial_checkpoint import CHECKPOINT_FILE
 from ohgw.variants import parse_variant
 
 SPLITS = ("val", "ood")  # the test split is left out: it is not needed, and costs as much
@@ -94,7 +94,7 @@ def retrain(
         benchmark.evaluate = lambda model, split="val": 0.0  # type: ignore[method-assign]
         run_trial(spec, benchmark=benchmark)
         del benchmark.evaluate  # the class's own evaluation again
-        payload = torch.load(Path(folder, CHECKPOINT_FILE), weights_only=False)
+        payload = torch.load(Path(folder, CHECKPOINT_FILE), weights_only=True)
     model = benchmark.build_model()
     model.load_state_dict(payload["model"])
     return {split: benchmark.evaluate(model, split) for split in SPLITS}

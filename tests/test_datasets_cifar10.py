@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from ohgw.datasets.checksums import file_digest
 from ohgw.datasets.cifar10 import ARCHIVE_NAME
 from ohgw.datasets.cifar10 import BATCHES_DIR
 from ohgw.datasets.cifar10 import TEST_BATCH
@@ -182,11 +183,14 @@ def test_root_tarball_folder_and_npz(tmp_path: Path, small: dict[str, np.ndarray
     (tmp_path / BATCHES_DIR).mkdir()
     for name, data in _batches(small):
         (tmp_path / BATCHES_DIR / name).write_bytes(data)
-    _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
+    # Files of these few images: checked against their own checksums, as a caller gives them.
+    sums = {name: hashlib.md5(data).hexdigest() for name, data in _batches(small)}
+    _assert_same(load_cifar10_arrays(root=tmp_path, batch_md5=sums, download=False), small)
     (tmp_path / "cifar10").mkdir()
-    npz = {k: v.astype(np.uint8) for k, v in small.items()}
-    np.savez(tmp_path / "cifar10" / "cifar10.npz", **npz)
-    _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
+    npz = tmp_path / "cifar10" / "cifar10.npz"
+    np.savez(npz, **{k: v.astype(np.uint8) for k, v in small.items()})
+    sha = file_digest(npz)
+    _assert_same(load_cifar10_arrays(root=tmp_path, npz_sha256=sha, download=False), small)
 
 
 def test_an_npz_is_read_once_then_memory_mapped_from_the_cache(
@@ -196,21 +200,24 @@ def test_an_npz_is_read_once_then_memory_mapped_from_the_cache(
     (tmp_path / "cifar10").mkdir()
     npz = tmp_path / "cifar10" / "cifar10.npz"
     np.savez_compressed(npz, **{k: v.astype(np.uint8) for k, v in small.items()})
-    first = load_cifar10_arrays(root=tmp_path, download=False)
+    load = functools.partial(
+        load_cifar10_arrays, root=tmp_path, npz_sha256=file_digest(npz), download=False
+    )
+    first = load()
     assert not any(isinstance(a, np.memmap) for a in first.values())
     (copy,) = (tmp_path / "cache" / "cifar10-npy").iterdir()
-    second = load_cifar10_arrays(root=tmp_path, download=False)
+    second = load()
     assert all(isinstance(a, np.memmap) for a in second.values())
     _assert_same(second, small)
     assert second["y_train"].dtype == np.int64
     # A damaged copy is read afresh from the npz and replaced.
     (copy / "x_train.npy").write_bytes(b"not an array")
-    _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
-    _assert_same(load_cifar10_arrays(root=tmp_path, download=False), small)
-    assert isinstance(load_cifar10_arrays(root=tmp_path, download=False)["x_train"], np.memmap)
+    _assert_same(load(), small)
+    _assert_same(load(), small)
+    assert isinstance(load()["x_train"], np.memmap)
     # A changed npz (new size and time) gets a copy of its own.
     np.savez_compressed(npz, **{k: v[:10].astype(np.uint8) for k, v in small.items()})
-    assert len(load_cifar10_arrays(root=tmp_path, download=False)["x_train"]) == 10
+    assert len(load(npz_sha256=file_digest(npz))["x_train"]) == 10
     assert len(list((tmp_path / "cache" / "cifar10-npy").iterdir())) == 2
 
 
@@ -317,3 +324,135 @@ def test_no_data_and_no_network_says_where_it_looked(tmp_path, monkeypatch) -> N
     assert str(tmp_path / "cache" / ARCHIVE_NAME) in message
     assert "The download of http://127.0.0.1:9/" in message and "failed" in message
     assert not (tmp_path / "cache" / ARCHIVE_NAME).exists()
+
+
+# -- issue 28: nothing read can run code or plant data ------------------------------------------
+
+
+def _code_running_pickle(marker: Path) -> bytes:
+    """A pickle whose unpickling creates ``marker`` (it calls ``open(marker, "w")``)."""
+
+    class Planted:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    return pickle.dumps({b"data": Planted(), b"labels": [0]}, protocol=2)
+
+
+def test_the_crafted_pickle_would_run_code(tmp_path: Path) -> None:
+    """The file the next test plants is effective: unpickled, it creates its marker."""
+    marker = tmp_path / "ran"
+    pickle.loads(_code_running_pickle(marker)).get(b"data").close()
+    assert marker.exists()
+
+
+def test_a_batch_file_that_would_run_code_is_refused_unread(
+    tmp_path: Path, small: dict[str, np.ndarray]
+) -> None:
+    from ohgw.datasets.cifar10 import check_cifar10
+    from ohgw.paths import DataError
+    from ohgw.study.config import StudyConfig
+    from ohgw.study.runner import run_study
+    from problems import TINY_CIFAR
+
+    root, marker = tmp_path / "data", tmp_path / "ran"
+    (root / BATCHES_DIR).mkdir(parents=True)
+    for name, data in _batches(small):
+        (root / BATCHES_DIR / name).write_bytes(data)
+    planted = root / BATCHES_DIR / "data_batch_1"
+    planted.write_bytes(_code_running_pickle(marker))
+    study = StudyConfig(
+        directory=str(tmp_path / "study"),
+        benchmark_options={**TINY_CIFAR, "data_root": str(root)},
+        seeds=1,
+        budget=1.0,
+    )
+    calls = [
+        lambda: load_cifar10_arrays(root=root, download=False),
+        lambda: check_cifar10(root),
+        lambda: run_study(study, progress=False, echo=lambda _: None),  # what a study file does
+    ]
+    for call in calls:
+        with pytest.raises(Exception) as error:  # which one: checked below, after the marker
+            call()
+        assert not marker.exists(), "the planted batch file ran its code when it was read"
+        assert isinstance(error.value, DataError), error.value
+        message = str(error.value)
+        assert str(planted) in message and "MD5" in message, message
+        assert "c99cafc152244af753f735de768cd75f" in message and "not read" in message
+    assert not (tmp_path / "study").exists()  # refused before anything was written
+
+
+def _planted_npz(path: Path, shared: dict[str, np.ndarray]) -> np.ndarray:
+    """Real images with shuffled labels at ``path``; returns the planted training labels."""
+    rng = np.random.default_rng(0)
+    arrays = {k: shared[k][:200].astype(np.uint8) for k in ("x_train", "y_train")}
+    arrays |= {k: shared[k][:50].astype(np.uint8) for k in ("x_test", "y_test")}
+    arrays["y_train"] = rng.permutation(arrays["y_train"])
+    path.parent.mkdir(parents=True)
+    np.savez(path, **arrays)
+    return arrays["y_train"]
+
+
+def test_a_planted_npz_under_an_ancestor_shared_data_is_not_used(
+    tmp_path: Path, shared: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from /tmp/x, the loader used to take /tmp/shared/data (anyone can write /tmp)."""
+    planted = tmp_path / "shared" / "data" / "cifar10" / "cifar10.npz"
+    _planted_npz(planted, shared)
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "x" / "y")
+    monkeypatch.delenv("OHGW_DATA_DIR", raising=False)
+    assert find("cifar10/cifar10.npz") != planted
+    got = load_cifar10_arrays(download=False)
+    assert len(got["y_train"]) == 50000
+    np.testing.assert_array_equal(got["y_train"], shared["y_train"])
+
+
+def test_a_planted_npz_in_the_data_dir_is_refused(
+    tmp_path: Path, shared: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ohgw.datasets.cifar10 import NPZ_SHA256
+    from ohgw.datasets.cifar10 import check_cifar10
+    from ohgw.paths import DataError
+
+    planted = tmp_path / "data" / "cifar10" / "cifar10.npz"
+    _planted_npz(planted, shared)
+    monkeypatch.setenv("OHGW_DATA_DIR", str(tmp_path / "data"))
+    for call in (lambda: load_cifar10_arrays(download=False), check_cifar10):
+        with pytest.raises(DataError) as error:
+            call()
+        message = str(error.value)
+        assert str(planted) in message and "it was not used" in message
+        assert file_digest(planted) in message and NPZ_SHA256 in message
+
+
+def test_a_copy_written_anew_is_taken_by_its_arrays_and_shuffled_labels_are_not(
+    tmp_path: Path, small: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scripts/gpu_bundle.py unpack`` writes the arrays into a new npz (another SHA-256): it is
+    checked by the arrays' digests. Here the canonical arrays are a few images (digests
+    patched), so that the real check runs on a small file."""
+    import ohgw.datasets.cifar10 as module
+    from ohgw.paths import DataError
+
+    arrays = {k: v.astype(np.uint8) for k, v in small.items()}
+    digests = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in arrays.items()}
+    monkeypatch.setattr(module, "NPZ_ARRAY_SHA256", digests)
+    copy = tmp_path / "copy" / "cifar10" / "cifar10.npz"
+    copy.parent.mkdir(parents=True)
+    np.savez(copy, **arrays)
+    _assert_same(load_cifar10_arrays(root=tmp_path / "copy", download=False), small)
+    shuffled = tmp_path / "shuffled" / "cifar10" / "cifar10.npz"
+    shuffled.parent.mkdir(parents=True)
+    np.savez(shuffled, **{**arrays, "y_train": arrays["y_train"][::-1].copy()})
+    with pytest.raises(DataError, match="its y_train differs from CIFAR-10's"):
+        load_cifar10_arrays(root=tmp_path / "shuffled", download=False)
+
+
+def test_the_array_digests_are_those_of_the_project_npz(shared: dict[str, np.ndarray]) -> None:
+    from ohgw.datasets.cifar10 import NPZ_ARRAY_SHA256
+
+    for name, digest in NPZ_ARRAY_SHA256.items():
+        stored = np.ascontiguousarray(shared[name].astype(np.uint8))  # y_ is read as int64
+        assert hashlib.sha256(stored.tobytes()).hexdigest() == digest, name

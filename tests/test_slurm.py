@@ -110,8 +110,9 @@ def test_the_sbatch_script_has_the_settings(fake_srun: None, tmp_path: Path) -> 
 def test_a_worker_job_runs_one_optuna_worker_of_the_study() -> None:
     cfg = _compose([*CLUSTER, "study.seeds=5", "study.budget=600"])
     command = slurm.job_command(cfg)
-    assert command[:4] == [sys.executable, "-m", "ohgw.study.optuna_worker", command[3]]
-    config = StudyConfig.from_dict(json.loads(command[3]))
+    # the settings go in the environment: a command line is readable by every user
+    assert command.argv == [sys.executable, "-m", "ohgw.study.optuna_worker"]
+    config = StudyConfig.from_dict(json.loads(command.env["OHGW_STUDY_CONFIG"]))
     assert config.engine == "optuna"
     assert config.optuna_storage == "postgresql://ohgw@db.example/ohgw"
     assert config.directory == "/shared/runs/cifar"
@@ -121,15 +122,43 @@ def test_a_worker_job_runs_one_optuna_worker_of_the_study() -> None:
     assert slurm.job_command(other) == command
 
 
+def test_a_password_reaches_the_job_through_its_environment_and_never_its_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OHGW_OPTUNA_STORAGE_PASSWORD", "s3cret")
+    command = slurm.job_command(_compose(CLUSTER))
+    assert command.env["OHGW_OPTUNA_STORAGE_PASSWORD"] == "s3cret"
+    assert "s3cret" not in " ".join(command.argv) + command.env["OHGW_STUDY_CONFIG"]
+    # Hydra and submitit write the overrides into study.directory/slurm/: refused before
+    monkeypatch.setattr(
+        sys, "argv", ["ohgw.slurm", "study.optuna_storage=postgresql://u:s3cret@h/d"]
+    )
+    with pytest.raises(SystemExit) as stopped:
+        slurm.main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "s3cret" not in err
+    assert (
+        "postgresql://u:***@h/d, with its password" in err
+        and "OHGW_OPTUNA_STORAGE_PASSWORD" in err
+    )
+
+
 def test_shard_and_trial_jobs(tmp_path: Path) -> None:
     cfg = _compose(["job=shard", "shards=4", "worker=2", "study.engine=simulated"])
     command = slurm.job_command(cfg, base=tmp_path)
-    assert command[:3] == [sys.executable, "-c", slurm.RUN_STUDY]
-    config = StudyConfig.from_dict(json.loads(command[3]))
+    assert command.argv == [sys.executable, "-c", slurm.RUN_STUDY]
+    config = StudyConfig.from_dict(json.loads(command.env["OHGW_STUDY_CONFIG"]))
     assert (config.shard, config.engine) == ("2/4", "simulated")
     assert config.directory == str(tmp_path / "runs" / "slurm")
     trial = slurm.job_command(_compose(["job=trial", "spec=specs/t0.json"]), base=tmp_path)
-    assert trial == [sys.executable, "-m", "ohgw.cli", "trial", str(tmp_path / "specs/t0.json")]
+    assert trial.argv == [
+        sys.executable,
+        "-m",
+        "ohgw.cli",
+        "trial",
+        str(tmp_path / "specs/t0.json"),
+    ]
+    assert trial.env == {}
 
 
 @pytest.mark.parametrize(

@@ -198,7 +198,10 @@ def test_a_checkpoint_folder_removed_by_another_shard_is_made_again(
     monkeypatch.setattr(torch, "save", save_after_the_other_shard_tidied)
     baseline = {"warm_start": WarmStartSettings(), "checkpoint_dir": str(folder)}
     run_trial(spec(max_resource=1, **baseline), benchmark=small_cifar)
-    assert [p.name for p in folder.iterdir()] == ["checkpoint.pt"]  # no partial file left
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoint.json",
+        "checkpoint.pt",
+    ]  # no partial file
     seen = []
     run_trial(spec(max_resource=2, **baseline), seen.append, benchmark=small_cifar)
     assert [row["resource"] for row in seen] == [2]  # resumed from the checkpoint

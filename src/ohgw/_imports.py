@@ -5,7 +5,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-EXTRAS = {"ray": ("ray",), "optuna": ("optuna",), "slurm": ("submitit", "hydra_plugins")}
+EXTRAS = {
+    "ray": ("ray",),
+    "optuna": ("optuna",),
+    "postgresql": ("psycopg", "psycopg2"),
+    "slurm": ("submitit", "hydra_plugins"),
+}
 """pip extra -> the top-level modules it installs."""
 
 

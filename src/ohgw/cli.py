@@ -22,7 +22,9 @@ SETTINGS_HELP = {
     "reduction_factor": "the spacing of the scheduler's rungs",
     "engine": "who runs the trials: simulated, real, ray, optuna or packed",
     "ray_address": "engine ray: the cluster's address (none: a local Ray instance)",
-    "optuna_storage": "engine optuna: a storage URL (none: a journal file in directory)",
+    "optuna_storage": "engine optuna: a storage URL (none: a journal file in directory); its "
+    "password is never stored or shown; give it in $OHGW_OPTUNA_STORAGE_PASSWORD (or a --config "
+    "file), not on a command line, which every user can read",
     "cost": "simulated engine: flops (deterministic) or measured (compute seconds)",
     "flops_per_second": "the simulated machine's speed (6e10: about this 2-core CPU)",
     "warm_charge": "simulated engine: the warm start's FLOPs charged times this (1: as counted)",

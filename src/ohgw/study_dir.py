@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ohgw.storage_url import redact
+from ohgw.storage_url import without_password
 from ohgw.store import FILENAME
 from ohgw.store import Store
 
@@ -38,6 +40,8 @@ LEGACY_DEFAULTS: dict[str, Any] = {
 
 A key absent from a stored identity compares equal to its value here. A new setting whose
 default changes what a study computes must add the value the older code ran with."""
+SECRET_SETTINGS = ("optuna_storage", "ray_address", "address")
+"""Settings that may be URLs with a password: stored and shown redacted, compared without it."""
 Runs = dict[str, dict[int, list[dict[str, Any]]]]
 
 
@@ -52,10 +56,16 @@ def split_address(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def redacted_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the password of each URL among them masked (``user:***@host``)."""
+    return {k: redact(v) if k in SECRET_SETTINGS else v for k, v in settings.items()}
+
+
 def upgrade_settings(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored identity in today's names: renamed keys moved, ``address`` split, the keys
-    that are no longer part of an identity dropped, absent newer keys at their legacy value."""
-    out = {k: v for k, v in stored.items() if k not in NOT_IDENTITY}
+    that are no longer part of an identity dropped, absent newer keys at their legacy value,
+    a password that an older version stored masked."""
+    out = {k: v for k, v in redacted_settings(stored).items() if k not in NOT_IDENTITY}
     for old, new in RENAMED.items():
         if old in out:
             value = out.pop(old)
@@ -68,11 +78,17 @@ def upgrade_settings(stored: dict[str, Any]) -> dict[str, Any]:
 
 def identity_differences(stored: dict[str, Any], identity: dict[str, Any]) -> list[str]:
     """The names of the settings in which a stored identity (any version) and ``identity``
-    differ; empty when the directory holds this study."""
+    differ; empty when the directory holds this study. A storage URL's password is no part of
+    a study: the same study continues after it changed."""
     old = upgrade_settings(stored)
     missing = object()
+
+    def value(settings: dict[str, Any], key: str) -> Any:
+        found = settings.get(key, missing)
+        return without_password(found) if key in SECRET_SETTINGS else found
+
     keys = set(old) | set(identity)
-    return sorted(k for k in keys if old.get(k, missing) != identity.get(k, missing))
+    return sorted(k for k in keys if value(old, k) != value(identity, k))
 
 
 @dataclass

@@ -16,6 +16,7 @@ import json
 import math
 import resource
 import time
+import warnings
 from collections.abc import Callable
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -34,22 +35,27 @@ from ohgw.benchmarks.base import make_benchmark
 from ohgw.hypergrad import Forward
 from ohgw.hypergrad import Lookahead
 from ohgw.hypergrad import Objective
-from ohgw.store_files import write_whole
+from ohgw.trial_checkpoint import CHECKPOINT_FILE
+from ohgw.trial_checkpoint import CheckpointWarning
+from ohgw.trial_checkpoint import DamagedCheckpoint
+from ohgw.trial_checkpoint import load_checkpoint
+from ohgw.trial_checkpoint import save_checkpoint
 from ohgw.warmstart import check_step_settings
 from ohgw.warmstart import warm_start
 
-CHECKPOINT_FILE = "checkpoint.pt"
-# Trial state that a checkpoint carries besides the model, optimizer, data position and RNG.
-_CARRIED = (
-    "config",
-    "warm_record",
-    "compute_seconds",
-    "train_steps",
-    "flops_per_step",
-    "eval_units",
-    "eval_flops_per_unit",
-    "reports",
-)
+__all__ = [
+    "CHECKPOINT_FILE",
+    "TrialSpec",
+    "WarmStartSettings",
+    "evaluate_unit",
+    "load_checkpoint",
+    "main",
+    "open_state",
+    "run_trial",
+    "save_checkpoint",
+    "start_state",
+    "unit_row",
+]
 Report = Callable[[dict[str, Any]], Any]
 
 
@@ -141,7 +147,9 @@ def run_trial(
     """Run (or resume) a trial up to ``spec.max_resource`` units; return its reports so far.
 
     A trial resumed from its checkpoint passes only the new units to ``report``; the returned
-    list holds all of them (up to ``max_resource``).
+    list holds all of them (up to ``max_resource``). A checkpoint that cannot be read safely is
+    replayed: the trial trains again from its start, silently up to the units the checkpoint
+    held (the same rows), with a :class:`CheckpointWarning` naming the file (:func:`open_state`).
 
     Args:
         spec: the trial.
@@ -152,9 +160,7 @@ def run_trial(
         spec.benchmark, device=spec.device, **spec.benchmark_options
     )
     benchmark.space.validate(spec.config)
-    state = load_checkpoint(spec, benchmark)
-    if state is None:
-        state = start_state(spec, benchmark)
+    state, seen = open_state(spec, benchmark)
     model, optimizer, stream = state["model"], state["optimizer"], state["stream"]
     reports: list[dict[str, Any]] = state["reports"]  # a resumed trial reports only new units
     level = len(reports)
@@ -169,9 +175,34 @@ def run_trial(
         row = unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged)
         reports.append(row)
         save_checkpoint(spec, state)
-        if report is not None and report(dict(row)) is False:
+        if report is not None and level > seen and report(dict(row)) is False:
             break
     return reports[: spec.max_resource]
+
+
+def open_state(spec: TrialSpec, benchmark: Benchmark) -> tuple[dict[str, Any], int]:
+    """The trial's state, resumed from its checkpoint or started afresh, and how many of its
+    units the caller has seen already (to replay without reporting them again).
+
+    A checkpoint that cannot be read safely (damaged, cut short, or holding more than tensors
+    and plain data) is set aside with a :class:`CheckpointWarning`: the trial starts again
+    from its seed, and its units up to those the checkpoint held count as seen. Without that
+    count (no ``checkpoint.json`` beside it) it is a :class:`CheckpointError` naming the file.
+    """
+    try:
+        state = load_checkpoint(spec, benchmark)
+    except DamagedCheckpoint as damage:
+        if damage.units is None:
+            raise damage.error() from None
+        warnings.warn(
+            f"The trial checkpoint {damage.path} cannot be read safely ({damage.reason}); the "
+            f"trial is replayed from its start to unit {damage.units}, where it paused (the "
+            "same rows: a trial is a function of its spec), and the file is replaced.",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+        return start_state(spec, benchmark), damage.units
+    return (start_state(spec, benchmark) if state is None else state), 0
 
 
 def evaluate_unit(
@@ -285,52 +316,6 @@ def unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> d
         row[f"psi.{name}"] = record["psi_after"][name]
         row[f"hp.{name}"] = state["config"][name]
     return row
-
-
-def _checkpoint_path(spec: TrialSpec) -> Path | None:
-    return None if spec.checkpoint_dir is None else Path(spec.checkpoint_dir) / CHECKPOINT_FILE
-
-
-def save_checkpoint(spec: TrialSpec, state: dict[str, Any]) -> None:
-    path = _checkpoint_path(spec)
-    if path is None:
-        return
-    payload = {
-        "spec": spec.identity(),
-        "model": state["model"].state_dict(),
-        "optimizer": state["optimizer"].state_dict(),
-        "stream": state["stream"].state(),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        **{key: state[key] for key in _CARRIED},
-    }
-    # Whole (a crash leaves the previous checkpoint), and its folder made again if the pair
-    # loop of another shard removes it as empty before the file is in it.
-    write_whole(path, lambda file: torch.save(payload, file), make_folder=True)
-
-
-def load_checkpoint(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any] | None:
-    path = _checkpoint_path(spec)
-    if path is None or not path.exists():
-        return None
-    payload = torch.load(path, map_location=spec.device, weights_only=False)
-    if payload["spec"] != spec.identity():
-        raise ValueError(
-            f"The checkpoint in {path.parent} belongs to another trial: {payload['spec']} "
-            f"differs from this spec {spec.identity()}."
-        )
-    model = benchmark.build_model()
-    model.load_state_dict(payload["model"])
-    optimizer = benchmark.optimizer.build(model.parameters(), payload["config"])
-    optimizer.load_state_dict(payload["optimizer"])
-    stream = benchmark.train_stream(spec.seed)
-    stream.restore(payload["stream"])
-    # map_location moved the RNG states too; torch takes them back only as CPU byte tensors
-    torch.set_rng_state(payload["rng_cpu"].cpu())
-    if payload["rng_cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([state.cpu() for state in payload["rng_cuda"]])
-    carried = {key: payload[key] for key in _CARRIED}
-    return {"model": model, "optimizer": optimizer, "stream": stream, **carried}
 
 
 def main(argv: list[str] | None = None) -> int:

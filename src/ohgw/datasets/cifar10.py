@@ -1,31 +1,55 @@
-"""CIFAR-10 for the ResNet-20 benchmark: loading, a stratified validation split, label noise.
+"""CIFAR-10 for the ResNet-20 benchmark: finding, checking and loading its files.
 
 Arrays come from (in order) an explicit folder, the project's shared ``cifar10/cifar10.npz``, a
-cached canonical tarball, or a download of that tarball checked against its MD5 checksum.
+cached canonical tarball, or a download of that tarball checked against its MD5 checksum. Every
+file is checked before it is read: the tarball and each extracted batch file (a pickle, which can
+run code) against their published MD5s, the npz against its SHA-256 (or, for a re-encoded copy,
+its arrays against the canonical arrays' digests; a file once found good is remembered:
+:mod:`ohgw.datasets.checksums`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
 import shutil
 import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
+from ohgw.datasets.checksums import file_digest
+from ohgw.datasets.checksums import verified_once
+from ohgw.datasets.cifar10_splits import CIFAR10_MEAN
+from ohgw.datasets.cifar10_splits import CIFAR10_STD
+from ohgw.datasets.cifar10_splits import balanced_prefix
+from ohgw.datasets.cifar10_splits import stratified_split
+from ohgw.datasets.cifar10_splits import symmetric_label_noise
+from ohgw.datasets.cifar10_splits import to_tensor
+from ohgw.datasets.download import check_md5
+from ohgw.datasets.download import download as download_checked
 from ohgw.paths import DataError
 from ohgw.paths import default_cache_dir
 from ohgw.paths import find
+
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "balanced_prefix",
+    "check_cifar10",
+    "load_cifar10_arrays",
+    "stratified_split",
+    "symmetric_label_noise",
+    "to_tensor",
+]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -35,10 +59,25 @@ NPZ_NAME = "cifar10/cifar10.npz"
 NPZ_SHA256 = "517a8c7cec195e54cbef476290a0b3f33e7277409689d6f360271a5039dec1d1"
 """The SHA-256 of the project's shared ``cifar10/cifar10.npz`` (its ``SHA256SUMS``)."""
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_ARRAY_SHA256 = {
+    "x_train": "ce26e867c2db0b262b99ecaa6fcf762ac50c54e53681fb79bf9133e0672e9cf7",
+    "y_train": "a29f2a5ffc141bb1c9e1af453e9a5ef8c316b2f675f8cea1d849d220d33a14fb",
+    "x_test": "5ea660756ad2c7b374df635d170d31d08fa9c5c2dc94c2b4e11ccf814604b2ac",
+    "y_test": "a054c239a40ee7f2a5745e7e4bc11a51e9cb40c98134b602c1068e6a207487c6",
+}
+"""The SHA-256 of each array's bytes (uint8, as stored) in the project's npz: a copy written
+anew from the same arrays (``scripts/gpu_bundle.py unpack``) has another file checksum."""
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+"""The MD5 of each file of the extracted tarball, as published with it (torchvision's list)."""
 
 
 def load_cifar10_arrays(
@@ -49,30 +88,37 @@ def load_cifar10_arrays(
     progress: bool = True,
     md5: str = CIFAR10_MD5,
     use_shared: bool = True,
+    batch_md5: Mapping[str, str] = BATCH_MD5,
+    npz_sha256: str = NPZ_SHA256,
 ) -> dict[str, np.ndarray]:
     """CIFAR-10 as ``x_train`` (uint8 NHWC), ``y_train`` (int64), ``x_test``, ``y_test``.
 
     Looks in ``root`` (``cifar10/cifar10.npz``, the tarball or its extracted folder), then the
     shared data (unless ``use_shared`` is false), then the tarball cached in ``cache_dir``, and
     finally downloads ``url`` into ``cache_dir``, keeping it only if its MD5 equals ``md5``.
+    A file whose checksum differs from the published one (``md5``, ``batch_md5``,
+    ``npz_sha256``) is a :class:`DataError` naming it, and is never read.
     """
     looked: list[str] = []
     if root is not None:
         root = Path(root)
         for candidate in (root / NPZ_NAME, root / BATCHES_DIR, root / ARCHIVE_NAME):
             if candidate.exists():
-                return _load_path(candidate, md5)
+                return _load_path(candidate, md5, batch_md5, npz_sha256)
             looked.append(str(candidate))
     if use_shared:
         try:
-            return _load_npz(find(NPZ_NAME))
+            shared = find(NPZ_NAME)
         except FileNotFoundError as error:
             looked.append(f"shared data ({error})")
+        else:
+            verify_npz(shared, npz_sha256)
+            return _load_npz(shared)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     archive = cache_dir / ARCHIVE_NAME
     if archive.exists():
         advice = "The cached copy was deleted; run again to download it afresh."
-        _check_md5(archive, md5, delete=True, name=str(archive), advice=advice)
+        check_md5(archive, md5, delete=True, name=str(archive), advice=advice)
         return _load_tarball(archive)
     looked.append(str(archive))
     if not download:
@@ -87,17 +133,17 @@ def load_cifar10_arrays(
 def check_cifar10(root: str | os.PathLike | None = None, download: bool = True) -> Path:
     """Find the CIFAR-10 file :func:`load_cifar10_arrays` would read, without loading it.
 
-    An npz is opened as a zip and must list the four arrays (a truncated file fails here); a
-    missing file is downloaded now (as the loader would). A :class:`DataError` says what is
-    wrong, where it looked and how to get a good copy; a study calls this before it writes.
+    Each file is checked as the loader checks it (an npz by its SHA-256, batch files and a
+    tarball by their MD5s); a missing file is downloaded now (as the loader would). A
+    :class:`DataError` says what is wrong, where it looked and how to get a good copy; a study
+    calls this before it writes.
     """
     looked: list[str] = []
     if root is not None:
         root = Path(root)
         for candidate in (root / NPZ_NAME, root / BATCHES_DIR, root / ARCHIVE_NAME):
             if candidate.exists():
-                if candidate.suffix == ".npz":
-                    _check_npz(candidate)
+                _check_path(candidate, CIFAR10_MD5, BATCH_MD5, NPZ_SHA256)
                 return candidate
             looked.append(str(candidate))
     try:
@@ -105,7 +151,7 @@ def check_cifar10(root: str | os.PathLike | None = None, download: bool = True) 
     except FileNotFoundError as error:
         looked.append(f"shared data ({error})")
     else:
-        _check_npz(shared)
+        verify_npz(shared)
         return shared
     archive = default_cache_dir() / ARCHIVE_NAME
     if archive.exists():
@@ -117,31 +163,86 @@ def check_cifar10(root: str | os.PathLike | None = None, download: bool = True) 
     return archive
 
 
-def _check_npz(path: Path) -> None:
-    """Open ``path`` as the zip an npz is and check that it lists the arrays (cheap)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise _damaged(path, error) from None
-    missing = [name for name in NPZ_ARRAYS if f"{name}.npy" not in names]
-    if missing:
-        raise _damaged(path, KeyError(f"no array {', '.join(missing)}"))
+def verify_npz(path: Path, expected: str = NPZ_SHA256) -> None:
+    """Check an npz before it is used: its SHA-256 must be ``expected``, or (for the project's
+    npz) its four arrays those of CIFAR-10 (a copy written anew). A :class:`DataError` names the
+    file, both checksums and the fix; a file found good is remembered (checked once)."""
+    verified_once(path, functools.partial(_check_npz, expected=expected), f"sha256:{expected}")
 
 
-def _damaged(path: Path, error: BaseException) -> DataError:
-    """The error of a damaged npz: the file, what failed, its checksum and the good one's."""
+def _check_npz(path: Path, expected: str) -> None:
+    actual = file_digest(path)
+    if actual == expected:
+        return
+    problem = "its SHA-256 differs"
+    if expected == NPZ_SHA256:
+        problem = _differing_arrays(path)
+        if problem is None:
+            return
+    raise _damaged(path, problem, actual)
+
+
+def _differing_arrays(path: Path) -> str | None:
+    """What differs between an npz's arrays and CIFAR-10's (None: nothing)."""
     try:
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        actual = "unreadable"
+        with np.load(path, allow_pickle=False) as archive:
+            for name in NPZ_ARRAYS:
+                array = np.ascontiguousarray(archive[name])
+                digest = hashlib.sha256(array.tobytes()).hexdigest()
+                if array.dtype != np.uint8 or digest != NPZ_ARRAY_SHA256[name]:
+                    return f"its {name} differs from CIFAR-10's"
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _damaged(path: Path, problem: str, actual: str | None = None) -> DataError:
+    """The error of a damaged or foreign npz: the file, what is wrong, its checksum and the good
+    one's, and that it was not used."""
+    if actual is None:
+        try:
+            actual = file_digest(path)
+        except OSError:
+            actual = "unreadable"
     return DataError(
-        f"The CIFAR-10 file {path} is damaged or no CIFAR-10 npz ({type(error).__name__}: "
-        f"{error}). Its SHA-256 is {actual}; the project's copy's is {NPZ_SHA256}. Replace it "
-        "with a good copy (`sha256sum -c SHA256SUMS` in the shared data folder checks one), or "
-        f"remove it (or point OHGW_DATA_DIR elsewhere) and ohgw downloads the canonical tarball "
+        f"The CIFAR-10 file {path} is damaged or no CIFAR-10 npz ({problem}); it was not used. "
+        f"Its SHA-256 is {actual}; the project's copy's is {NPZ_SHA256}. Replace it with a good "
+        "copy (`sha256sum -c SHA256SUMS` in the shared data folder checks one), or remove it (or "
+        "point OHGW_DATA_DIR elsewhere) and ohgw downloads the canonical tarball "
         f"{CIFAR10_URL} (MD5 {CIFAR10_MD5}) into {default_cache_dir()}."
     )
+
+
+def verify_batches(folder: Path, md5s: Mapping[str, str] = BATCH_MD5) -> None:
+    """Check every file of an extracted ``cifar-10-batches-py`` folder against its published MD5
+    before any is unpickled (a pickle can run code): a :class:`DataError` names the first that
+    is missing or differs, and none is read."""
+    for name in (*TRAIN_BATCHES, TEST_BATCH):
+        path = folder / name
+        if not path.is_file():
+            raise DataError(
+                f"The CIFAR-10 batch file {path} is missing. Extract {ARCHIVE_NAME} "
+                f"({CIFAR10_URL}, MD5 {CIFAR10_MD5}) into {folder.parent}, or remove {folder}."
+            )
+        check = functools.partial(_check_batch, expected=md5s[name])
+        verified_once(path, check, f"md5:{md5s[name]}")
+
+
+def _check_batch(path: Path, expected: str) -> None:
+    actual = file_digest(path, "md5")
+    if actual != expected:
+        raise DataError(
+            f"The CIFAR-10 batch file {path} is not the published one: its MD5 is {actual}, but "
+            f"must be {expected}. It was not read (a batch file is a pickle, which can run code). "
+            f"Replace {path.parent} with the folder extracted from {CIFAR10_URL} (MD5 "
+            f"{CIFAR10_MD5}), or remove it: ohgw then reads the shared data or the tarball."
+        )
+
+
+def _tarball_check(md5: str) -> Callable[[Path], None]:
+    """A check that a tarball's MD5 is ``md5`` (:func:`check_md5`, the file kept)."""
+    advice = "Replace it with an intact copy of the CIFAR-10 python tarball."
+    return lambda path: check_md5(path, md5, delete=False, name=str(path), advice=advice)
 
 
 def _not_found(looked: list[str], error: BaseException | None) -> str:
@@ -155,23 +256,34 @@ def _not_found(looked: list[str], error: BaseException | None) -> str:
 
 
 def _fetch(url: str, archive: Path, md5: str, progress: bool, looked: list[str]) -> None:
-    """:func:`_download`, a failed connection becoming a :class:`DataError` naming where the
-    loader looked (the download is the last place)."""
+    """:func:`ohgw.datasets.download.download`, a failed connection becoming a
+    :class:`DataError` naming where the loader looked (the download is the last place)."""
     try:
-        _download(url, archive, md5, progress)
+        download_checked(url, archive, md5, progress)
     except OSError as error:  # URLError, timeouts, refused connections
         raise DataError(_not_found(looked, getattr(error, "reason", error))) from None
 
 
-def _load_path(path: Path, md5: str) -> dict[str, np.ndarray]:
-    """Read an npz, an extracted batches folder or a tarball (checked against ``md5``)."""
+def _load_path(
+    path: Path, md5: str, batch_md5: Mapping[str, str], npz_sha256: str
+) -> dict[str, np.ndarray]:
+    """Read an npz, an extracted batches folder or a tarball, each checked first."""
+    _check_path(path, md5, batch_md5, npz_sha256)
     if path.suffix == ".npz":
         return _load_npz(path)
     if path.is_dir():
         return _from_batches(lambda name: (path / name).open("rb"))
-    advice = "Replace it with an intact copy of the CIFAR-10 python tarball."
-    _check_md5(path, md5, delete=False, name=str(path), advice=advice)
     return _load_tarball(path)
+
+
+def _check_path(path: Path, md5: str, batch_md5: Mapping[str, str], npz_sha256: str) -> None:
+    """Check an npz, an extracted batches folder or a tarball against its checksums."""
+    if path.suffix == ".npz":
+        verify_npz(path, npz_sha256)
+    elif path.is_dir():
+        verify_batches(path, batch_md5)
+    else:
+        verified_once(path, _tarball_check(md5), f"md5:{md5}")
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -211,7 +323,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 "y_test": archive["y_test"].astype(np.int64),
             }
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as error:
-        raise _damaged(path, error) from None
+        raise _damaged(path, f"{type(error).__name__}: {error}") from None
 
 
 def _load_tarball(path: Path) -> dict[str, np.ndarray]:
@@ -244,124 +356,3 @@ def _read_batches(
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
     return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _check_md5(path: Path, expected: str, delete: bool, name: str, advice: str) -> None:
-    """Raise a ``ValueError`` naming ``name`` and both checksums (deleting ``path`` if asked)."""
-    actual = _md5(path)
-    if actual != expected:
-        if delete:
-            path.unlink(missing_ok=True)
-        raise ValueError(
-            f"The MD5 checksum of {name} is {actual}, but must be {expected}. {advice}"
-        )
-
-
-def _download(url: str, dest: Path, md5: str, progress: bool) -> None:
-    """Fetch ``url`` into a temporary file beside ``dest``; rename it only if the MD5 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(
-                total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
-            ) as bar:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        advice = (
-            "The download is corrupt or incomplete and was deleted; run again, or fetch the "
-            f"file by hand and place it at {dest}."
-        )
-        _check_md5(tmp, md5, delete=True, name=f"{url} (downloaded for {dest})", advice=advice)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def stratified_split(
-    labels: np.ndarray, val_size: int = 5000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded disjoint (train_idx, val_idx), sorted, with every class's share of ``val_size``.
-
-    Each class gives ``val_size * class_count / N`` images (rounded by largest remainder), so
-    CIFAR-10's 50k training images split 45k/5k with 500 of each class held out.
-    """
-    labels = np.asarray(labels)
-    n = len(labels)
-    if not 0 < val_size < n:
-        raise ValueError(f"The value of `val_size` is {val_size}, but must be in (0, {n}).")
-    classes, inverse = np.unique(labels, return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(classes))
-    quota = val_size * counts / n
-    take = np.floor(quota).astype(np.int64)
-    order = np.argsort(-(quota - take), kind="stable")
-    take[order[: val_size - take.sum()]] += 1
-    rng = np.random.default_rng(seed)
-    val = [rng.permutation(np.flatnonzero(inverse == c))[: take[c]] for c in range(len(classes))]
-    val_idx = np.sort(np.concatenate(val)).astype(np.int64)
-    train_idx = np.setdiff1d(np.arange(n, dtype=np.int64), val_idx)
-    return train_idx, val_idx
-
-
-def symmetric_label_noise(
-    labels: np.ndarray, rate: float, num_classes: int = 10, seed: int = 0
-) -> np.ndarray:
-    """A copy of ``labels`` with exactly ``round(rate * N)`` of them flipped to another class.
-
-    The flipped positions are drawn without replacement and each new class uniformly among the
-    other ``num_classes - 1``, so the realised noise rate equals ``rate`` (up to rounding).
-    """
-    if not 0 <= rate < 1:
-        raise ValueError(f"The value of `rate` is {rate}, but must be in [0, 1).")
-    if num_classes < 2:
-        raise ValueError(f"The value of `num_classes` is {num_classes}, but must be at least 2.")
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"The labels must be in [0, {num_classes}), but span [{labels.min()}, {labels.max()}]."
-        )
-    rng = np.random.default_rng(seed)
-    flip = rng.choice(len(labels), size=round(rate * len(labels)), replace=False)
-    shift = rng.integers(1, num_classes, size=len(flip))
-    noisy = labels.copy()
-    noisy[flip] = (labels[flip].astype(np.int64) + shift) % num_classes
-    return noisy
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC images as float32 NCHW, scaled to [0, 1] and normalised per channel."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"The images are {images.dtype} of shape {images.shape}, "
-            "but must be uint8 of shape (N, H, W, 3)."
-        )
-    if not images.flags.writeable:  # a memory-mapped cache: torch wants memory it may write
-        images = np.array(images)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float().div_(255)
-    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std)
-
-
-def balanced_prefix(index: np.ndarray, labels: np.ndarray, size: int | None) -> np.ndarray:
-    """The first ``size`` of ``index`` taking classes in turn (a class-balanced subset)."""
-    if size is None or size >= len(index):
-        return np.asarray(index)
-    classes = labels[index]
-    rank = np.zeros(len(index), dtype=np.int64)
-    for c in np.unique(classes):
-        rank[classes == c] = np.arange(int((classes == c).sum()))
-    order = np.lexsort((classes, rank))
-    return np.asarray(index)[order[:size]]

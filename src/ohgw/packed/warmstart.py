@@ -25,8 +25,7 @@ import torch
 
 from ohgw.benchmarks.base import Benchmark
 from ohgw.trial import TrialSpec
-from ohgw.trial import load_checkpoint
-from ohgw.trial import start_state
+from ohgw.trial import open_state
 
 
 @dataclass
@@ -75,9 +74,7 @@ def open_trial(spec: TrialSpec, benchmark: Benchmark) -> OpenTrial:
     benchmark.space.validate(spec.config)
     device = benchmark.device
     with rng_fork(device):
-        state = load_checkpoint(spec, benchmark)
-        if state is None:
-            state = start_state(spec, benchmark)
+        state, _ = open_state(spec, benchmark)  # a damaged checkpoint: replayed from the start
         cpu_rng = torch.get_rng_state()
         generator = torch.Generator(device=device)
         if device.type == "cpu":

@@ -5,10 +5,16 @@
 runs. Renamed settings are still read: ``clock`` is now ``engine``, ``address`` is
 ``ray_address`` (engine ray) or ``optuna_storage`` (engine optuna); each gives a
 ``FutureWarning`` naming the new key.
+
+A storage URL's password is never part of what a directory is bound to, nor shown
+(:mod:`ohgw.storage_url`); a child process gets the settings and the password through its
+environment (:func:`child_env`), never through its command line.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -16,12 +22,18 @@ from dataclasses import field
 from dataclasses import fields
 from typing import Any
 
+from ohgw.storage_url import PASSWORD_ENV
+from ohgw.storage_url import password
+from ohgw.storage_url import redact
 from ohgw.study_dir import NOT_IDENTITY
+from ohgw.study_dir import redacted_settings
 from ohgw.study_dir import split_address
 
 SCHEDULER_ALIASES = {"asha": "asha-stopping"}
 DEPRECATED = ("clock", "address")
 """Old settings, read into their new names and never stored."""
+CONFIG_ENV = "OHGW_STUDY_CONFIG"
+"""The environment variable that hands a child process the study's settings (JSON)."""
 
 
 @dataclass
@@ -90,7 +102,8 @@ class StudyConfig:
             warnings.warn(
                 "The study setting `address` is split into `ray_address` (engine ray) and "
                 f"`optuna_storage` (engine optuna): write `{target or 'ray_address'}="
-                f"{self.address}`" + ("" if target else f" (engine {self.engine} ignores it)"),
+                f"{redact(self.address)}`"
+                + ("" if target else f" (engine {self.engine} ignores it)"),
                 FutureWarning,
                 stacklevel=3,
             )
@@ -150,9 +163,34 @@ class StudyConfig:
 
     def identity(self, tau: float | None) -> dict[str, Any]:
         """The settings a study directory is bound to, with ``tau`` resolved (the preset's
-        when unset): all but where the directory is spelled from and the shard."""
-        out = self.to_dict()
+        when unset): all but where the directory is spelled from and the shard, a storage
+        URL's password masked (``postgresql://ohgw:***@host/db``)."""
+        out = redacted_settings(self.to_dict())
         for key in NOT_IDENTITY:
             out.pop(key)
         out["tau"] = tau
         return out
+
+
+def child_env(config: StudyConfig) -> dict[str, str]:
+    """The environment that hands ``config`` to a child process (an Optuna worker, a Slurm
+    job's command): the settings as JSON in ``OHGW_STUDY_CONFIG``, the storage URL's password
+    masked there and given in ``OHGW_OPTUNA_STORAGE_PASSWORD``. Only the user can read a
+    process's environment; every user can read its command line."""
+    data = config.to_dict()
+    secret = password(data["optuna_storage"]) if data["optuna_storage"] else None
+    env = {CONFIG_ENV: json.dumps(redacted_settings(data))}
+    if secret is not None:
+        env[PASSWORD_ENV] = secret
+    return env
+
+
+def config_from_env() -> StudyConfig:
+    """The settings :func:`child_env` handed this process; a ``ValueError`` when none were."""
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise ValueError(
+            f"No study settings were handed to this process: {CONFIG_ENV} is unset (`ohgw "
+            "study` and `python -m ohgw.slurm` set it for the processes they start)."
+        )
+    return StudyConfig.from_dict(json.loads(text))

@@ -41,6 +41,7 @@ from ohgw.study.summary import summarise
 from ohgw.study_dir import CONFIG_KEY
 from ohgw.study_dir import RESULTS_CSV
 from ohgw.study_dir import identity_differences
+from ohgw.study_dir import redacted_settings
 from ohgw.study_dir import upgrade_settings
 from ohgw.warmstart import HyperGradientWarning
 
@@ -185,8 +186,12 @@ def claim_directory(store: Store, study: Study) -> None:
     """Bind the directory to this study (atomically); refuse to mix a different one into it.
 
     The stored identity may be of an older version (renamed settings, settings added since):
-    it is compared in today's names (:func:`ohgw.study_dir.identity_differences`)."""
+    it is compared in today's names (:func:`ohgw.study_dir.identity_differences`). A storage
+    password that an older version stored in it is masked now (nothing else is rewritten)."""
     store.claim(CONFIG_KEY, study.identity(), identity_differences, upgrade_settings)
+    stored = store.get_meta(CONFIG_KEY)
+    if isinstance(stored, dict) and redacted_settings(stored) != stored:
+        store.update_meta(CONFIG_KEY, redacted_settings)
 
 
 def _finish(study: Study, store: Store, failing: bool = False) -> None:

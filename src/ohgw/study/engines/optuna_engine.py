@@ -7,7 +7,10 @@ directory (``optuna.journal``, Optuna's ``JournalStorage`` with ``JournalFileBac
 journal is the default because it is the storage Optuna documents for several processes on one
 file system: every write is an append under a file lock, readers replay the log, and there is no
 SQLite writer lock to time out (``database is locked``) when several workers report at once. A
-server database (PostgreSQL, MySQL) is the choice across machines.
+server database (PostgreSQL, MySQL) is the choice across machines. Its password is never stored or
+shown (the settings hold ``user:***@host``), comes from the URL or
+``$OHGW_OPTUNA_STORAGE_PASSWORD``, and reaches child workers through their environment
+(:mod:`ohgw.storage_url`).
 
 Pruners: ``asha`` is ``SuccessiveHalvingPruner(min_resource=grace_period, reduction_factor)``
 (asynchronous successive halving), ``hyperband`` is ``HyperbandPruner(min_resource,
@@ -22,7 +25,9 @@ the start of the pair's first trial (its ``datetime_start`` in the storage, so e
 agrees on it). No new trial starts after it, a running trial stops at its first unit that ends
 past it, and that unit's row is dropped. The number of trials is what fits, or at most
 ``max_trials``: once that many have started, no worker asks for another and the pair ends when
-they stop, before its budget (which stays the report's time axis).
+they stop, before its budget (which stays the report's time axis). Two workers that ask at the
+same moment may both be numbered: one past ``max_trials`` is closed at once, untrained and without
+rows (``optuna_pair.OVER_LIMIT``).
 
 Workers: every process that runs the same command joins the same studies (two terminals, or
 Slurm jobs, pointed at the same ``directory`` and ``optuna_storage``); ``workers`` is how many
@@ -53,7 +58,7 @@ abandoned one starts over.
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 import subprocess
 import sys
 import time
@@ -65,11 +70,15 @@ from typing import Any
 import optuna
 
 from ohgw.benchmarks.base import Benchmark
+from ohgw.storage_url import check_url
+from ohgw.storage_url import redact
 from ohgw.store import Store
 from ohgw.study.config import StudyConfig
+from ohgw.study.config import child_env
 from ohgw.study.engines.base import Engine
 from ohgw.study.engines.base import Progress
 from ohgw.study.engines.optuna_pair import OptunaPair
+from ohgw.study.engines.optuna_paired import check_driver
 from ohgw.study.engines.optuna_paired import open_storage
 from ohgw.study.pair import Pair
 from ohgw.study.plan import Study
@@ -108,6 +117,11 @@ class OptunaEngine(Engine):
         count = study.config.workers - 1 if self.children else 0
         tag = uuid.uuid4().hex[:8]
         flags = [study.directory / f".optuna-ready-{tag}-{i}" for i in range(count)]
+        if count and study.config.optuna_storage is not None:
+            # A database: its tables made (and the URL, driver and password found good) here,
+            # once, before the children start: a new database set up by several processes at
+            # once makes all but one fail (Optuna issue 1092); open_storage retries that too.
+            open_storage(study.config)
         children = [_spawn(study.config, flag) for flag in flags]
         try:
             for variant in study.variants:
@@ -158,10 +172,13 @@ def check_settings(config: StudyConfig) -> None:
         )
     if config.optuna_storage is not None and "://" not in str(config.optuna_storage):
         raise ValueError(
-            f"The value of `optuna_storage` is {config.optuna_storage!r}, but must be a "
-            "database URL (sqlite:///path.db, postgresql://user@host/db, ...) or null (a "
+            f"The value of `optuna_storage` is {redact(config.optuna_storage)!r}, but must be "
+            "a database URL (sqlite:///path.db, postgresql://user@host/db, ...) or null (a "
             "journal file in the study directory)."
         )
+    if config.optuna_storage is not None:
+        check_url(config.optuna_storage)  # no password in the query string
+        check_driver(str(config.optuna_storage))  # installed: else an ImportError naming it
     if not 1 <= config.grace_period <= config.max_resource:
         raise ValueError(
             f"The value of `grace_period` is {config.grace_period}, but must be in "
@@ -175,9 +192,10 @@ def check_settings(config: StudyConfig) -> None:
 
 def _spawn(config: StudyConfig, ready: Path) -> subprocess.Popen:
     """A child worker process running the same study (``python -m`` the worker module
-    ``--one``); it creates ``ready`` when it can take trials."""
+    ``--one``); it creates ``ready`` when it can take trials. The settings (and a storage
+    password) go through its environment, never its command line (:func:`child_env`)."""
     argv = [sys.executable, "-m", WORKER_MODULE, "--one", "--ready", str(ready)]
-    return subprocess.Popen([*argv, json.dumps(config.to_dict())])
+    return subprocess.Popen(argv, env={**os.environ, **child_env(config)})
 
 
 def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> None:

@@ -43,6 +43,7 @@ from ohgw.trial import run_trial
 POLL_SECONDS = 1.0  # waiting for the other workers' last trials of a pair
 MAX_ATTEMPTS = 3  # broken attempts of one pair in a row that one run sees before it stops
 ROW = "ohgw.row."  # user attribute + resource: the unit's row, with absolute start and end times
+OVER_LIMIT = "over_limit"  # END of a trial numbered past max_trials: closed, never trained
 _STATES = {
     "completed": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
@@ -117,6 +118,14 @@ class OptunaPair:
 
     def _trial(self, study: optuna.Study) -> None:
         trial = study.ask()
+        limit = self.config.max_trials
+        if limit is not None and trial.number >= limit:
+            # Workers that saw max_trials - 1 trials asked at once: the storage numbered this
+            # one past the limit. Closed at once, never trained (no rows: not the pair's).
+            with contextlib.suppress(UpdateFinishedTrialError):
+                trial.set_user_attr(END, OVER_LIMIT)
+                study.tell(trial, state=TrialState.FAIL)
+            return
         with heartbeat(study, trial, self.token):
             config = suggest(trial, self.benchmark.space)
             if config != self.sampler.config(trial.number):
