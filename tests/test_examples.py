@@ -68,6 +68,8 @@ def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:
     assert {k: baseline[0][k] for k in CONFIG} == CONFIG
 
 
+@pytest.mark.slow  # 20 s of CPU; the default tier runs syne-tune's real Tuner in
+# test_study_realclock.py and this example's script alone (with and without the warm start)
 def test_example_under_a_real_syne_tune_tuner(tmp_path, monkeypatch) -> None:
     """examples/syne_tune_launch.py's own launch, two trials: the example script reports to a
     real Tuner with ASHA."""

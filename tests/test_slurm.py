@@ -183,6 +183,7 @@ def test_an_unknown_study_setting_fails_when_composed() -> None:
         _compose(["study.seeds=many"])
 
 
+@pytest.mark.slow  # 27 s of CPU; the default tier runs a trial process in test_trial.py
 def test_a_trial_job_runs_through_submitit_local(tmp_path: Path) -> None:
     """The same app with ``hydra/launcher=submitit_local``: a real submitit job (a process)
     runs ``ohgw trial SPEC.json`` for a one-unit trial."""
