@@ -56,38 +56,50 @@ def cluster() -> Iterator[Cluster]:
             cluster.shutdown()
 
 
-@pytest.fixture(scope="module")
-def studies(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("ray")
-    out: dict[str, Any] = {}
-    for scheduler, budget in BUDGETS.items():
+class Studies(dict):
+    """One study per scheduler on the cluster, run the first time a test asks for it (the
+    hyperband case is in the slow tier: the default tier runs the asha one only)."""
+
+    def __init__(self, cluster: Cluster, root: Path) -> None:
+        super().__init__()
+        self.cluster, self.root = cluster, root
+
+    def __missing__(self, scheduler: str) -> dict[str, Any]:
         config = StudyConfig(
-            directory=str(root / scheduler),
+            directory=str(self.root / scheduler),
             benchmark="cifar10-mini",
             benchmark_options=OPTIONS,
             scheduler=scheduler,
             variants=["baseline", "ohgw"],
             seeds=1,
             workers=2,
-            budget=budget,
+            budget=BUDGETS[scheduler],
             max_trials=TRIALS,
             max_resource=3,
             engine="ray",
-            ray_address=cluster.address,
+            ray_address=self.cluster.address,
         )
         summary = run_study(config, progress=False, echo=lambda _: None)
         with Store(config.directory) as store:
             rows, done = store.rows(), store.done()
         results = Path(config.directory, "ray").glob("*/trial_*/result.json")
         units = [json.loads(line)["ohgw"] for path in results for line in path.open()]
-        out[scheduler] = {
+        self[scheduler] = {
             "config": config,
             "summary": summary,
             "rows": rows,
             "done": done,
             "nodes": {unit["node"] for unit in units},
         }
-    return out
+        return self[scheduler]
+
+
+@pytest.fixture(scope="module")
+def studies(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Studies:
+    return Studies(cluster, tmp_path_factory.mktemp("ray"))
+
+
+SCHEDULERS = ["asha", pytest.param("hyperband", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +113,9 @@ def _config(row: dict[str, Any]) -> dict[str, Any]:
     return {k.removeprefix("config."): v for k, v in row.items() if k.startswith("config.")}
 
 
-@pytest.mark.parametrize("scheduler", list(BUDGETS))
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_rows_of_both_variants_in_the_real_clock_format(
-    studies: dict[str, Any], trial_columns: set[str], scheduler: str
+    studies: Studies, trial_columns: set[str], scheduler: str
 ) -> None:
     study = studies[scheduler]
     rows = study["rows"]
@@ -122,19 +134,17 @@ def test_rows_of_both_variants_in_the_real_clock_format(
     assert not list(Path(study["config"].directory).rglob("checkpoint.pt"))
 
 
-@pytest.mark.parametrize("scheduler", list(BUDGETS))
-def test_two_trials_run_at_the_same_time_on_two_nodes(
-    studies: dict[str, Any], scheduler: str
-) -> None:
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_two_trials_run_at_the_same_time_on_two_nodes(studies: Studies, scheduler: str) -> None:
     for variant in ("baseline", "ohgw"):
         rows = [r for r in studies[scheduler]["rows"] if r["variant"] == variant]
         assert overlapping_trials(rows), variant
     assert len(studies[scheduler]["nodes"]) == 2  # one CPU per node: one trial per node
 
 
-@pytest.mark.parametrize("scheduler", list(BUDGETS))
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
 def test_trial_k_gets_the_same_config_and_theta0_in_both_variants(
-    studies: dict[str, Any], scheduler: str
+    studies: Studies, scheduler: str
 ) -> None:
     def first_units(variant: str) -> dict[int, dict[str, Any]]:
         rows = studies[scheduler]["rows"]
@@ -154,7 +164,7 @@ def test_trial_k_gets_the_same_config_and_theta0_in_both_variants(
 
 @pytest.mark.filterwarnings("ignore:Degrees of freedom:RuntimeWarning")  # one seed: no spread
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_the_report_reads_the_ray_study_as_any_other(studies: dict[str, Any]) -> None:
+def test_the_report_reads_the_ray_study_as_any_other(studies: Studies) -> None:
     md, html = write_report(studies["asha"]["config"].directory)
     text = md.read_text()
     assert md.name == "report.md" and html.stat().st_size > 0
@@ -163,7 +173,7 @@ def test_the_report_reads_the_ray_study_as_any_other(studies: dict[str, Any]) ->
 
 
 def test_rerun_of_a_finished_study_runs_no_tuner(
-    studies: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    studies: Studies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_tuner(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished study started a tuner")
