@@ -89,10 +89,10 @@ class PackedTrainer:
         persistent = set(template.state_dict())
         names = [n for n, _ in template.named_parameters()]
         params = {
-            n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names
+            n: _stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names
         }
         buffers = {
-            n: torch.stack([dict(m.named_buffers())[n] for m in models])
+            n: _stack([dict(m.named_buffers())[n] for m in models])
             for n, _ in template.named_buffers()
             if n in persistent
         }
@@ -151,8 +151,8 @@ class PackedTrainer:
                 prepared[slot] = (
                     prepared[slot] if prepared[slot] is not None else prepared[active[0]]
                 )
-            inputs = torch.stack([p[0] for p in prepared])
-            targets = torch.stack([p[1] for p in prepared])
+            inputs = _stack([p[0] for p in prepared])
+            targets = _stack([p[1] for p in prepared])
             with autocast:
                 grads, loss = step_fn(params, buffers, inputs, targets, tensor_hp)
             optimizer.step(params, grads)
@@ -200,6 +200,17 @@ class PackedTrainer:
                 loss.backward()
                 optimizer.step()
         bench.flop_counts["train_step"] = int(counter.get_total_flops())
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The slots as one tensor, each slot in contiguous memory format.
+
+    A channels_last benchmark (on CUDA by default) gives channels_last images and weights;
+    stacked, each slot's activations are channels_last-strided, and cuDNN's batch norm then
+    asks for a channels_last clone, which ``vmap`` does not implement ("NYI:
+    Tensor.clone(memory_format) inside vmap"). Contiguous slots never ask for it; the values,
+    and so the rows, are the same."""
+    return torch.stack([t.contiguous() for t in tensors])
 
 
 def save_checkpoint(trial: OpenTrial, device: torch.device) -> None:
