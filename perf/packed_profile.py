@@ -224,16 +224,16 @@ def per_trial_unit(samples: list[dict], trials: int) -> dict[str, float]:
 
 def table(title: str, columns: dict[str, dict[str, float]], ratios: list[tuple[str, str]]):
     """Rows: the parts and the total; columns: ms per trial-unit, then the ratios asked."""
-    print(title)
-    head = f"{'part':<18}" + "".join(f"{name:>16}" for name in columns)
-    head += "".join(f"{f'{a}/{b}':>22}" for a, b in ratios)
+    print(title + "".join(f"; ratio: {a} / {b}" for a, b in ratios))
+    head = f"{'part':<18}" + "".join(f"{name:>20}" for name in columns)
+    head += "".join(f"{'ratio':>8}" for _ in ratios)
     print(head)
     for part in (*PARTS, "other", "wall"):
         label = "total" if part == "wall" else part
-        cells = "".join(f"{1e3 * col[part]:>16.1f}" for col in columns.values())
+        cells = "".join(f"{1e3 * col[part]:>20.1f}" for col in columns.values())
         for a, b in ratios:
             base = columns[b][part]
-            cells += f"{columns[a][part] / base:>22.2f}" if base > 0 else f"{'-':>22}"
+            cells += f"{columns[a][part] / base:>8.2f}" if base > 0 else f"{'-':>8}"
         print(f"{label:<18}{cells}")
     print()
 
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 capture_output=True, check=True,
             )  # fmt: skip
             subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-            sources = {f"packed {args.before}": folder / "src", "packed (this tree)": ROOT / "src"}
+            sources = {f"packed {args.before}": folder / "src", "packed (now)": ROOT / "src"}
         unpacked = [
             u
             for _ in range(args.rounds)

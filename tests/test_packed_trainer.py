@@ -15,6 +15,7 @@ from ohgw.benchmarks.cifar10 import Cifar10Benchmark
 from ohgw.benchmarks.wikitext import DEFAULT_CONFIG as LM_CONFIG
 from ohgw.benchmarks.wikitext import WikiTextBenchmark
 from ohgw.packed import PackedTrainer
+from ohgw.packed import evaluation
 from ohgw.trial import CHECKPOINT_FILE
 from ohgw.trial import TrialSpec
 from ohgw.trial import WarmStartSettings
@@ -263,3 +264,30 @@ def test_a_channels_last_benchmark_packs_as_cuda_runs_batch_norm(monkeypatch) ->
     )
     for got, want in zip(rows, plain, strict=True):
         assert deterministic(got) == deterministic(want)
+
+
+@pytest.mark.parametrize("device_items", [256, 8192], ids=["cpu-chunks", "gpu-chunks"])
+def test_the_pack_evaluator_scores_each_slot_as_evaluate_does(device_items, monkeypatch) -> None:
+    monkeypatch.setitem(evaluation.EVAL_ITEMS, "cpu", device_items)
+    benchmark = bench("cifar10", torch.float32)
+    models = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        models.append(benchmark.build_model().eval())
+    with torch.no_grad():  # running statistics away from their initial values
+        for model in models:
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.1, 0.1)
+                    m.running_var.uniform_(0.5, 1.5)
+    params, buffers = torch.func.stack_module_state([*models, models[0]])
+    forward = torch.func.vmap(
+        lambda p, b, x: torch.func.functional_call(models[0], (p, b), (x,)), in_dims=(0, 0, None)
+    )
+    evaluator = evaluation.pack_evaluator(benchmark)
+    for split in ("val", "test"):
+        with torch.no_grad():
+            scores = evaluator(benchmark, lambda x: forward(params, buffers, x), split, 4)
+        expected = [benchmark.evaluate(model, split) for model in models]
+        assert scores == [*expected, expected[0]]
+    assert len(set(expected)) > 1  # the models really differ
