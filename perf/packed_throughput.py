@@ -12,7 +12,11 @@ no warm start, no first-call overheads).
     python perf/packed_throughput.py --device cpu --quick      # a dry run of the script
 
 The issue's goal: (c) at width 16 >= 20x (a) and >= 5x (b). Measured only where a CUDA GPU was
-lent; on this project's CPU packing is slower (docs/studies.md).
+lent; on this project's CPU packing is slower (docs/studies.md). The last line,
+``packed_tflops=X``, is the best packed TFLOP/s of cifar10-full over the widths: the rate at
+which the GPU runbook's plan step (scripts/realistic_plan.py) sizes the studies. ``--quick``
+runs cifar10-full only, at a tiny size (ResNet-8 width 4 on 64 images), with 2 processes and
+width 2: a dry run of the plumbing.
 """
 
 from __future__ import annotations
@@ -115,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     procs, widths = args.procs, args.widths
     if args.quick:
-        tiny = {"train_size": 256, "val_size": 100, "test_size": 100, "batch_size": 64}
-        presets = {"cifar10-full": {**tiny, **amp}, "cifar10-mini": {**tiny, **amp}}
-        procs, widths = 2, [2, 4]
+        tiny = {"train_size": 64, "val_size": 50, "test_size": 50, "batch_size": 32}
+        presets = {"cifar10-full": {**tiny, "width": 4, "blocks_per_stage": 1, **amp}}
+        procs, widths = 2, [2]
     print(f"device {args.device}, amp {args.amp}, quick {args.quick}")
     print(f"{'preset':<14}{'run':<22}{'images':>8}{'s':>9}{'images/s':>11}{'TFLOP/s':>9}")
     for name, options in presets.items():
@@ -135,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         for width in widths:
             rate = runs[f"(c) packed x{width}"]["images_per_s"]
             print(f"{name:<14}packed x{width}: {rate / base:.2f}x (a), {rate / crowd:.2f}x (b)")
+        if name == "cifar10-full":
+            best = max(runs[f"(c) packed x{width}"]["tflops"] for width in widths)
+    print(f"packed_tflops={best:.6g}")
     return 0
 
 

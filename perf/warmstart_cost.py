@@ -13,6 +13,10 @@ under glibc's default allocator settings, and with its mmap threshold fixed
 (``MALLOC_MMAP_THRESHOLD_``), which keeps large freed blocks off the heap.
 
     python perf/warmstart_cost.py [--repeats 5] [--threads 2] [--device cpu|cuda] [--model gpt]
+    python perf/warmstart_cost.py --device cuda --model resnet20 gpt   # both, one table each
+
+``--quick`` shrinks both models (ResNet-20 at width 4, batch 16; a one-layer GPT of width 16,
+batch 4 x 16 tokens): a dry run of the plumbing (the GPU runbook's TOY mode), not a measurement.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +68,7 @@ class Setup:
     label: str
 
 
-def build(model_name: str, device: str, gpt_preset: str) -> Setup:
+def build(model_name: str, device: str, gpt_preset: str, quick: bool = False) -> Setup:
     if model_name == "resnet20":
         from ohgw.benchmarks.cifar10 import DEFAULT_CONFIG
         from ohgw.benchmarks.cifar10 import SPACE
@@ -71,11 +76,12 @@ def build(model_name: str, device: str, gpt_preset: str) -> Setup:
         from ohgw.data import load_cifar10
         from ohgw.models import resnet20
 
-        images, labels = load_cifar10("train", limit=256)
+        batch, width = (16, 4) if quick else (128, 16)
+        images, labels = load_cifar10("train", limit=2 * batch)
         images, labels = images.to(device), labels.to(device)
-        batches = [(images[:128], labels[:128]), (images[128:], labels[128:])]
-        model = resnet20().to(device)
-        label = "ResNet-20 (width 16), batch 128"
+        batches = [(images[:batch], labels[:batch]), (images[batch:], labels[batch:])]
+        model = resnet20(width=width).to(device)
+        label = f"ResNet-20 (width {width}), batch {batch}"
         return Setup(model, batches, train_loss, SPACE, DEFAULT_CONFIG, SGD(), label)
     from ohgw.benchmarks.wikitext import DEFAULT_CONFIG
     from ohgw.benchmarks.wikitext import PRESETS
@@ -86,6 +92,9 @@ def build(model_name: str, device: str, gpt_preset: str) -> Setup:
     from ohgw.models import GPTConfig
 
     preset = PRESETS[gpt_preset]
+    if quick:
+        gpt_preset = "quick"
+        preset = replace(preset, n_layer=1, n_head=2, n_embd=16, context=16, batch_size=4)
     vocab = -(-preset.vocab_size // 64) * 64
     config = GPTConfig(vocab, preset.context, preset.n_layer, preset.n_head, preset.n_embd)
     torch.manual_seed(0)
@@ -141,7 +150,7 @@ FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 def rss_child(args: argparse.Namespace) -> None:
     """In a fresh process: the rise of peak RSS while the case runs once."""
-    setup = build(args.model, "cpu", args.gpt_preset)
+    setup = build(args.model[0], "cpu", args.gpt_preset, args.quick)
     plain = case_runner(setup, "plain step", "cpu")  # built in every case: the same start
     run = plain if CASES[args.rss_case] is None else case_runner(setup, args.rss_case, "cpu")
     trim_heap()  # every case starts on a clean heap
@@ -152,7 +161,9 @@ def rss_child(args: argparse.Namespace) -> None:
     print(json.dumps({"start": start, "peak": _status("VmHWM")}))
 
 
-def rss_rounds(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[tuple[int, int]]]:
+def rss_rounds(
+    args: argparse.Namespace, env: dict[str, str], model: str
+) -> dict[str, list[tuple[int, int]]]:
     """Each case's (start, peak) RSS in a fresh subprocess, rounds interleaved over cases."""
     out: dict[str, list[tuple[int, int]]] = {name: [] for name in CASES}
     child_env = {k: v for k, v in os.environ.items() if k not in FIXED_MMAP} | env
@@ -160,7 +171,8 @@ def rss_rounds(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[
         for name in CASES:
             command = [
                 sys.executable, __file__, "--rss-case", name, "--threads", str(args.threads),
-                "--model", args.model, "--gpt-preset", args.gpt_preset,
+                "--model", model, "--gpt-preset", args.gpt_preset,
+                *(["--quick"] if args.quick else []),
             ]  # fmt: skip
             result = subprocess.run(
                 command, capture_output=True, text=True, check=True, env=child_env
@@ -178,8 +190,11 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--model", choices=["resnet20", "gpt"], default="resnet20")
+    parser.add_argument(
+        "--model", choices=["resnet20", "gpt"], nargs="+", default=["resnet20"], help="one or both"
+    )
     parser.add_argument("--gpt-preset", choices=["mini", "full"], default="full")
+    parser.add_argument("--quick", action="store_true", help="tiny models: a dry run")
     parser.add_argument("--rss-case", choices=list(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -188,7 +203,13 @@ def main() -> None:
         rss_child(args)
         return
 
-    setup = build(args.model, args.device, args.gpt_preset)
+    for model in args.model:
+        measure_model(args, model)
+
+
+def measure_model(args: argparse.Namespace, model: str) -> None:
+    """Print the cost table of ``model`` (and on the CPU its RSS table)."""
+    setup = build(model, args.device, args.gpt_preset, args.quick)
     runs = {name: case_runner(setup, name, args.device) for name in CASES}
     for run in runs.values():  # warm-up, not measured
         run()
@@ -199,8 +220,8 @@ def main() -> None:
     rss = None
     if args.device == "cpu" and args.rss_repeats > 0:
         rss = {
-            "glibc default": rss_rounds(args, {}),
-            "fixed mmap threshold": rss_rounds(args, FIXED_MMAP),
+            "glibc default": rss_rounds(args, {}, model),
+            "fixed mmap threshold": rss_rounds(args, FIXED_MMAP, model),
         }
 
     print(
@@ -211,6 +232,7 @@ def main() -> None:
     if rss is not None:
         print()
         print_rss_table(rss, args.rss_repeats)
+    print()
 
 
 def print_cost_table(samples: dict[str, list[tuple[int, float, int]]], device: str) -> None:

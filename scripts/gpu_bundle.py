@@ -1,18 +1,23 @@
-"""Ship all of CIFAR-10 to a lent GPU machine in parts that fit its 64 MiB transfers, losslessly.
+"""Ship all of CIFAR-10 to a lent GPU machine in parts of at most 40 MiB, losslessly.
 
 The device machine sees only the working tree (64 MiB a call, wheels and code included), not
 ``../shared``. The raw images are 184 MB; a 2-D pixel difference (each pixel minus its left and
 upper neighbours plus the upper-left, modulo 256: a residual that a double cumulative sum undoes
-exactly) then xz brings them to about 0.53 of that, in ``--parts`` files of under 50 MB each,
-carried in separate calls while the machine stays warm (ignored folders stay between calls).
+exactly) then xz brings them to 109 MiB (three parts of 35.0, 38.3 and 35.8 MiB on 2026-12-04:
+../shared/measurements/2026-12-04-h200/README.md), in ``--parts`` files (default 4: about 27
+MiB each) carried one a call while the machine stays warm; the GPU runbook keeps the received
+parts outside the working tree (``scripts/gpu_realistic.sh receive``). A part over
+``MAX_PART_MIB`` is refused with the number of parts that would fit.
 
-    python scripts/gpu_bundle.py pack   [--out gpu_data] [--parts 2] [--images N]
+    python scripts/gpu_bundle.py pack   [--out gpu_data] [--parts 4] [--images N] [--test-images M]
     python scripts/gpu_bundle.py unpack [--dir gpu_data]  # -> gpu_data/cifar10/cifar10.npz
 
 ``pack`` writes ``part-K.xz`` files and ``manifest.json`` (shapes, dtypes, and each array's
 SHA-256, computed from the source); ``unpack`` rebuilds the arrays, refuses any whose digest
 differs, and writes the npz that ``OHGW_DATA_DIR=gpu_data`` points the loader at. ``--images N``
-ships only the first N of each split (a small bundle for a CPU dry run).
+ships only the first N training images (and ``--test-images M``, default N, test images): a
+small bundle for a CPU dry run; the benchmark holds out 5,000 training images for validation,
+so a dry run needs N above 5,000 plus its training images.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import hashlib
 import json
 import lzma
+import math
 import sys
 from pathlib import Path
 
@@ -29,6 +35,7 @@ import numpy as np
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10.npz"
 IMAGE_KEYS = ("x_train", "x_test")
 OTHER_KEYS = ("y_train", "y_test", "exact_train", "exact_test")
+MAX_PART_MIB = 40  # one part a device call, beside the tree and the wheels, within 64 MiB
 
 
 def residual(images: np.ndarray) -> np.ndarray:
@@ -47,15 +54,33 @@ def digest(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def pack(source: Path, out: Path, parts: int, images: int | None) -> None:
+def pack(
+    source: Path,
+    out: Path,
+    parts: int,
+    images: int | None,
+    test_images: int | None = None,
+    level: int = 6,
+) -> None:
     data = np.load(source)
-    arrays = {k: data[k][:images] if images else data[k] for k in (*IMAGE_KEYS, *OTHER_KEYS)}
+    test_images = images if test_images is None else test_images
+    limit = {"train": images, "test": test_images}
+    arrays = {}
+    for key in (*IMAGE_KEYS, *OTHER_KEYS):
+        count = limit[key.rsplit("_", 1)[1]]
+        arrays[key] = data[key][:count] if count else data[key]
     blob = b"".join(residual(arrays[k]).tobytes() for k in IMAGE_KEYS)
     out.mkdir(parents=True, exist_ok=True)
     step = -(-len(blob) // parts)
     sizes = []
     for k in range(parts):
-        packed = lzma.compress(blob[k * step : (k + 1) * step], preset=6)
+        packed = lzma.compress(blob[k * step : (k + 1) * step], preset=level)
+        if len(packed) > MAX_PART_MIB * 2**20:
+            fit = math.ceil(parts * len(packed) / (MAX_PART_MIB * 2**20)) + 1
+            raise SystemExit(
+                f"gpu_bundle: part-{k}.xz would be {len(packed) / 2**20:.1f} MiB, over "
+                f"{MAX_PART_MIB} MiB (one device call's share); pack with --parts {fit}."
+            )
         (out / f"part-{k}.xz").write_bytes(packed)
         sizes.append(len(packed))
         print(f"part-{k}.xz: {len(packed) / 2**20:.1f} MiB", flush=True)
@@ -107,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("pack", help="make part-K.xz and manifest.json from the shared CIFAR-10")
     p.add_argument("--source", type=Path, default=SOURCE, help=f"default {SOURCE}")
     p.add_argument("--out", type=Path, default=Path("gpu_data"), help="default gpu_data")
-    p.add_argument("--parts", type=int, default=2, help="files to split into (default 2)")
-    p.add_argument("--images", type=int, default=None, help="first N of each split only")
+    p.add_argument("--parts", type=int, default=4, help="files to split into (default 4)")
+    p.add_argument("--images", type=int, default=None, help="first N training images only")
+    p.add_argument("--test-images", type=int, default=None, help="first M test images only")
+    p.add_argument("--level", type=int, default=6, help="xz preset 0-9 (default 6)")
     u = sub.add_parser("unpack", help="rebuild cifar10/cifar10.npz and check every digest")
     u.add_argument("--dir", type=Path, default=Path("gpu_data"), help="default gpu_data")
     args = parser.parse_args(argv)
     if args.command == "pack":
-        pack(args.source, args.out, args.parts, args.images)
+        pack(args.source, args.out, args.parts, args.images, args.test_images, args.level)
     else:
         unpack(args.dir)
     return 0

@@ -57,3 +57,15 @@ def test_a_changed_part_is_refused(tmp_path: Path) -> None:
     (tmp_path / "b" / "part-0.xz").unlink()
     with pytest.raises(SystemExit, match=r"parts \[0\] are not in"):
         gpu_bundle.unpack(tmp_path / "b")
+
+
+def test_a_part_over_the_limit_is_refused_with_a_count_that_fits(tmp_path, monkeypatch) -> None:
+    source, arrays = _source(tmp_path)
+    monkeypatch.setattr(gpu_bundle, "MAX_PART_MIB", 1e-3)  # about 1 KiB
+    with pytest.raises(SystemExit, match=r"part-0.xz would be .* MiB, over .*--parts \d+"):
+        gpu_bundle.pack(source, tmp_path / "b", parts=1, images=None)
+    monkeypatch.undo()
+    gpu_bundle.pack(source, tmp_path / "c", parts=1, images=5, test_images=2, level=0)
+    rebuilt = np.load(gpu_bundle.unpack(tmp_path / "c"))
+    assert rebuilt["x_train"].shape[0] == 5 and rebuilt["x_test"].shape[0] == 2
+    assert np.array_equal(rebuilt["y_train"], arrays["y_train"][:5])

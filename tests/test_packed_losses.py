@@ -38,3 +38,28 @@ def test_a_benchmark_without_a_split_is_refused() -> None:
 
     with pytest.raises(ValueError, match="'mnist' has no packed loss split"):
         loss_split(Other())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_a_pack_prepared_at_once_is_each_trial_prepared_alone(name) -> None:
+    """draw per trial, then one apply for the pack: bitwise each trial's own prepare."""
+    benchmark = make_benchmark(name, **OPTIONS[name])
+    split = loss_split(benchmark)
+    hps = [{**benchmark.default_config, "aug_magnitude": m} for m in (0.5, 0.1234567, 1.0)]
+    streams = [benchmark.train_stream(seed) for seed in (3, 4, 5)]
+    indices = [stream.next_index() for stream in streams]
+    generators = [torch.Generator().manual_seed(seed) for seed in (7, 8, 9)]
+    alone = [
+        split.prepare(streams[0].make_batch(index), hp, torch.Generator().set_state(g.get_state()))
+        for index, hp, g in zip(indices, hps, generators, strict=True)
+    ]
+    batch = streams[0].make_batch(torch.cat(indices))
+    draws = [
+        split.draw(hp, g, len(indices[0]), batch) for hp, g in zip(hps, generators, strict=True)
+    ]
+    merged = tuple(torch.cat(parts) for parts in zip(*draws, strict=True))
+    inputs, targets = split.apply(batch, hps, merged)
+    assert torch.equal(inputs, torch.cat([a[0] for a in alone]))
+    assert torch.equal(targets, torch.cat([a[1] for a in alone]))
+    if name.startswith("cifar10"):  # the draws were real: the augmentations differ
+        assert not torch.equal(alone[0][0], streams[0].make_batch(indices[0])[0])

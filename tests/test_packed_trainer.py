@@ -8,12 +8,14 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ohgw.benchmarks.cifar10 import DEFAULT_CONFIG as CIFAR_CONFIG
 from ohgw.benchmarks.cifar10 import Cifar10Benchmark
 from ohgw.benchmarks.wikitext import DEFAULT_CONFIG as LM_CONFIG
 from ohgw.benchmarks.wikitext import WikiTextBenchmark
 from ohgw.packed import PackedTrainer
+from ohgw.packed import evaluation
 from ohgw.trial import CHECKPOINT_FILE
 from ohgw.trial import TrialSpec
 from ohgw.trial import WarmStartSettings
@@ -218,3 +220,74 @@ def test_bad_width_and_shared_folders_are_refused(tmp_path) -> None:
         PackedTrainer(benchmark, 0)
     with pytest.raises(ValueError, match="share a `checkpoint_dir`"):
         PackedTrainer(benchmark, 2).run([spec("cifar10", 1, tmp_path)] * 2)
+
+
+def _suggests_channels_last(x: torch.Tensor) -> bool:
+    """c10's ``is_channels_last_strides_2d_s4``: whether ``suggest_memory_format`` says
+    channels_last for a 4-D tensor's (under vmap: its per-slot) sizes and strides."""
+    sizes, strides = x.shape, x.stride()
+    if x.dim() != 4 or strides[1] == 0:
+        return False
+    smallest = 0
+    for d in (1, 3, 2, 0):
+        if sizes[d] == 0 or strides[d] < smallest or (d == 0 and smallest == strides[1]):
+            return False
+        smallest = strides[d] * (sizes[d] if sizes[d] > 1 else 1)
+    return True
+
+
+def _cudnn_batch_norm(batch_norm):
+    """``F.batch_norm`` as it runs on CUDA: cuDNN's entry (``_batch_norm_impl_index``) first
+    makes the input contiguous in the memory format that its strides suggest. Under ``vmap`` a
+    channels_last clone is not implemented ("NYI: Tensor.clone(memory_format) inside vmap ..."):
+    the packed path's crash on an H200 (2026-12-04). The CPU kernel skips that step, so on a CPU
+    the crash shows only with this step run in front of it."""
+
+    def cuda_like(input, *args, **kwargs):
+        if _suggests_channels_last(input):
+            input = input.contiguous(memory_format=torch.channels_last)
+        return batch_norm(input, *args, **kwargs)
+
+    return cuda_like
+
+
+def test_a_channels_last_benchmark_packs_as_cuda_runs_batch_norm(monkeypatch) -> None:
+    options = {**CIFAR, "channels_last": True}  # the CUDA branch of the benchmark, on the CPU
+    benchmark = Cifar10Benchmark("mini", **options)
+    assert benchmark.data["train"][0].is_contiguous(memory_format=torch.channels_last)
+    assert benchmark.build_model().conv.weight.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(torch.nn.functional, "batch_norm", _cudnn_batch_norm(F.batch_norm))
+    specs = [spec("cifar10", s, warm_start=NO_WARM, benchmark_options=options) for s in (1, 2)]
+    rows = PackedTrainer(benchmark, 3).run(specs)
+    plain = PackedTrainer(bench("cifar10", torch.float32), 3).run(
+        [spec("cifar10", s, warm_start=NO_WARM) for s in (1, 2)]
+    )
+    for got, want in zip(rows, plain, strict=True):
+        assert deterministic(got) == deterministic(want)
+
+
+@pytest.mark.parametrize("device_items", [256, 8192], ids=["cpu-chunks", "gpu-chunks"])
+def test_the_pack_evaluator_scores_each_slot_as_evaluate_does(device_items, monkeypatch) -> None:
+    monkeypatch.setitem(evaluation.EVAL_ITEMS, "cpu", device_items)
+    benchmark = bench("cifar10", torch.float32)
+    models = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        models.append(benchmark.build_model().eval())
+    with torch.no_grad():  # running statistics away from their initial values
+        for model in models:
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.1, 0.1)
+                    m.running_var.uniform_(0.5, 1.5)
+    params, buffers = torch.func.stack_module_state([*models, models[0]])
+    forward = torch.func.vmap(
+        lambda p, b, x: torch.func.functional_call(models[0], (p, b), (x,)), in_dims=(0, 0, None)
+    )
+    evaluator = evaluation.pack_evaluator(benchmark)
+    for split in ("val", "test"):
+        with torch.no_grad():
+            scores = evaluator(benchmark, lambda x: forward(params, buffers, x), split, 4)
+        expected = [benchmark.evaluate(model, split) for model in models]
+        assert scores == [*expected, expected[0]]
+    assert len(set(expected)) > 1  # the models really differ

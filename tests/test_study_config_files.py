@@ -21,3 +21,13 @@ def test_a_mistyped_key_in_a_yaml_file_names_the_file(tmp_path) -> None:
     with pytest.raises(ValueError, match=rf"unknown setting `seed` in {path} \(did you mean"):
         load_study_config([], path)
     assert load_study_config(["seeds=2"]).seeds == 2
+
+
+def test_a_dict_setting_takes_the_plain_override_on_top_of_the_file(tmp_path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("benchmark_options: {train_size: 512, width: 4}\n")
+    plain = "benchmark_options={train_size: 256, val_size: 128}"  # Hydra refused this form
+    expected = {"train_size": 256, "width": 4, "val_size": 128}
+    assert load_study_config([plain], path).benchmark_options == expected
+    assert load_study_config(["+" + plain], path).benchmark_options == expected
+    assert load_study_config([plain]).benchmark_options == {"train_size": 256, "val_size": 128}

@@ -211,19 +211,24 @@ def evaluate_unit(
     model: torch.nn.Module,
     state: dict[str, Any],
     mean_loss: float,
+    scores: tuple[float, float] | None = None,
 ) -> tuple[float, float, bool]:
     """The (val, test, diverged) of a trained unit; a non-finite loss or metric is a divergence
     that reports the benchmark's worst metric. The evaluation's FLOPs are counted once per
-    benchmark and charged to ``state``."""
+    benchmark and charged to ``state``. ``scores``: the model's (val, test), computed elsewhere
+    (a pack scores all its slots at once); the FLOPs are still those of ``model``'s own."""
     if not math.isfinite(mean_loss):
         return benchmark.worst_metric, benchmark.worst_metric, True
     key = f"eval(test={spec.report_test})"
     counting = key not in benchmark.flop_counts
-    with FlopCounterMode(display=False) if counting else nullcontext() as counter:
-        val = benchmark.evaluate(model, "val")
-        test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
-    if counting:
-        benchmark.flop_counts[key] = int(counter.get_total_flops())
+    if scores is None or counting:
+        with FlopCounterMode(display=False) if counting else nullcontext() as counter:
+            val = benchmark.evaluate(model, "val")
+            test = benchmark.evaluate(model, "test") if spec.report_test else math.nan
+        if counting:
+            benchmark.flop_counts[key] = int(counter.get_total_flops())
+    if scores is not None:
+        val, test = scores
     state["eval_flops_per_unit"] = benchmark.flop_counts[key]
     state["eval_units"] += 1
     diverged = not math.isfinite(val)

@@ -126,6 +126,11 @@ class BatchStream:
         return self
 
     def __next__(self) -> Batch:
+        return self.make_batch(self.next_index())
+
+    def next_index(self) -> torch.Tensor:
+        """The item indices of the next batch, without making it (a pack gathers the batches
+        of all its trials at once: ``make_batch`` of their indices concatenated)."""
         if self.position >= self.batches_per_epoch:
             self.epoch, self.position, self._order = self.epoch + 1, 0, None
         if self._order is None:
@@ -134,7 +139,7 @@ class BatchStream:
             self._order = torch.randperm(self.num_items, generator=generator)
         start = self.position * self.batch_size
         self.position += 1
-        return self.make_batch(self._order[start : start + self.batch_size])
+        return self._order[start : start + self.batch_size]
 
 
 BUILTIN = {

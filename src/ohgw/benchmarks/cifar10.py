@@ -95,6 +95,8 @@ class Cifar10Benchmark(Benchmark):
             robustness study); seeded by ``data_seed``.
         data_seed: fixes the train/validation split, the subsets and the label noise.
         amp: bf16 autocast on CUDA for training and evaluation.
+        channels_last: images and model in channels_last memory format (None: on CUDA only,
+            where it is faster); an option so that the CPU tests can take the CUDA branch.
         data_root: a folder with the data (default: the shared data, else a download).
         **overrides: fields of ``CifarPreset`` to change.
     """
@@ -116,6 +118,7 @@ class Cifar10Benchmark(Benchmark):
         label_noise: float = 0.0,
         data_seed: int = 0,
         amp: bool = False,
+        channels_last: bool | None = None,
         data_root: str | None = None,
         **overrides: Any,
     ) -> None:
@@ -126,7 +129,8 @@ class Cifar10Benchmark(Benchmark):
         self.preset = replace(PRESETS[preset], **overrides)
         self.label_noise, self.data_seed = float(label_noise), int(data_seed)
         self.amp = bool(amp) and self.device.type == "cuda"
-        self.channels_last = self.device.type == "cuda"
+        on_cuda = self.device.type == "cuda"
+        self.channels_last = on_cuda if channels_last is None else bool(channels_last)
         self.data_root = data_root
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 

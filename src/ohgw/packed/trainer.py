@@ -3,11 +3,14 @@
 Each slot holds one trial: its parameters, buffers and optimizer state are slices of tensors
 stacked along a leading dimension (``torch.func.stack_module_state``), and one training step is
 ``vmap(grad_and_value(loss))`` over ``functional_call`` of the benchmark's model, followed by a
-per-slot SGD/AdamW step (``ohgw.packed.optim``). Everything else stays per trial and is the
-trial runner's own code: the batches come from the trial's ``benchmark.train_stream(seed)``,
-the augmentation from the trial's own generator, evaluation is ``benchmark.evaluate`` on the
-trial's model, rows are ``ohgw.trial``'s rows (FLOPs of the unpacked unit) and checkpoints are
-``ohgw.trial``'s checkpoints, so a unit can resume packed or unpacked either way.
+per-slot SGD/AdamW step (``ohgw.packed.optim``). Each trial's batches come from its own
+``benchmark.train_stream(seed)`` and its augmentation's random numbers from its own generator,
+but a step gathers and augments the whole pack's images in one call each
+(``ohgw.packed.losses``), and a unit's evaluation scores all slots in one vectorised forward per
+chunk where the benchmark registers a pack evaluator (``ohgw.packed.evaluation``; else
+``benchmark.evaluate`` per trial). Rows are ``ohgw.trial``'s rows (FLOPs of the unpacked unit)
+and checkpoints are ``ohgw.trial``'s checkpoints, so a unit can resume packed or unpacked
+either way. The pack's tensors are in contiguous memory format (``_stack``).
 
 The width is fixed: empty slots are padded with a copy of a live slot, whose results are
 discarded, so the shapes (and so the kernels) never depend on how many trials were pending.
@@ -19,6 +22,7 @@ reports it, without touching the others.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +34,7 @@ from torch.func import vmap
 from torch.utils.flop_counter import FlopCounterMode
 
 from ohgw.benchmarks.base import Benchmark
+from ohgw.packed.evaluation import pack_evaluator
 from ohgw.packed.losses import loss_split
 from ohgw.packed.optim import PackedOptimizer
 from ohgw.packed.warmstart import OpenTrial
@@ -89,10 +94,10 @@ class PackedTrainer:
         persistent = set(template.state_dict())
         names = [n for n, _ in template.named_parameters()]
         params = {
-            n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names
+            n: _stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names
         }
         buffers = {
-            n: torch.stack([dict(m.named_buffers())[n] for m in models])
+            n: _stack([dict(m.named_buffers())[n] for m in models])
             for n, _ in template.named_buffers()
             if n in persistent
         }
@@ -115,12 +120,14 @@ class PackedTrainer:
             start = time.perf_counter()
             losses = self._train_unit(
                 trials, active, step_fn, params, buffers, optimizer, tensor_hp
-            )
+            ).tolist()
+            scores = self._evaluate_pack(template, params, buffers, trials, active, losses)
             share = (time.perf_counter() - start) / len(active)
             for slot in active:
                 self._finish_unit(
-                    trials[slot], slot, params, buffers, optimizer, losses[slot].item(), share
-                )
+                    trials[slot], slot, params, buffers, optimizer, losses[slot], share,
+                    scores.get(slot),
+                )  # fmt: skip
 
     def _packed_step(self, template: torch.nn.Module):
         criterion = self.split.criterion
@@ -139,29 +146,75 @@ class PackedTrainer:
         totals = torch.zeros(width, device=bench.device)
         autocast = torch.autocast(bench.device.type, dtype=torch.bfloat16, enabled=self.amp)
         for _ in range(steps):
-            prepared: list[Any] = [None] * width
             with autocast:
-                for slot in active:
-                    trial = trials[slot]
-                    batch = next(trial.state["stream"])
-                    prepared[slot] = self.split.prepare(
-                        batch, trial.state["config"], trial.generator
-                    )
-            for slot in range(width):  # padding and finished slots: another slot's batch
-                prepared[slot] = (
-                    prepared[slot] if prepared[slot] is not None else prepared[active[0]]
-                )
-            inputs = torch.stack([p[0] for p in prepared])
-            targets = torch.stack([p[1] for p in prepared])
-            with autocast:
+                inputs, targets = self._pack_batch(trials, active)
                 grads, loss = step_fn(params, buffers, inputs, targets, tensor_hp)
             optimizer.step(params, grads)
             totals += loss.detach().float()
         return totals / steps
 
+    def _pack_batch(self, trials, active) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every slot's next training batch, as (W, B, ...) inputs and targets.
+
+        Each active trial takes its batch's indices from its own stream and its random numbers
+        from its own generator; the pack's items are then gathered in one call and augmented in
+        one call (``LossSplit.apply``). A padding or finished slot gets a copy of the first
+        active slot's batch, so the shapes depend on the width alone."""
+        split, width = self.split, self.width
+        source = [active.index(s) if s in active else 0 for s in range(width)]
+        if split.draw is None or split.apply is None:  # a split without a batched form
+            prepared = [
+                split.prepare(next(trials[s].state["stream"]), trials[s].state["config"],
+                              trials[s].generator)
+                for s in active
+            ]  # fmt: skip
+            return tuple(_stack([prepared[i][k] for i in source]) for k in (0, 1))  # type: ignore[return-value]
+        streams = [trials[s].state["stream"] for s in active]
+        indices = [stream.next_index() for stream in streams]
+        batch = streams[0].make_batch(torch.cat([indices[i] for i in source]))
+        n = len(indices[0])
+        draws = [
+            split.draw(trials[s].state["config"], trials[s].generator, n, batch) for s in active
+        ]
+        merged = tuple(torch.cat([draws[i][k] for i in source]) for k in range(len(draws[0])))
+        hps = [trials[active[i]].state["config"] for i in source]
+        inputs, targets = split.apply(batch, hps, merged)
+        return inputs.unflatten(0, (width, n)).contiguous(), targets.unflatten(
+            0, (width, n)
+        ).contiguous()
+
+    def _evaluate_pack(self, template, params, buffers, trials, active, losses):
+        """{slot: (val, test)} of the active slots whose loss is finite, scored all at once by
+        the benchmark's ``PackEvaluator``; {} without one (each trial is evaluated alone)."""
+        bench, width = self.benchmark, self.width
+        evaluator = pack_evaluator(bench)
+        wanted = [slot for slot in active if math.isfinite(losses[slot])]
+        if evaluator is None or not wanted:
+            return {}
+
+        def forward(inputs: torch.Tensor) -> torch.Tensor:
+            one = lambda p, b, x: functional_call(template, (p, b), (x,))  # noqa: E731
+            return vmap(one, in_dims=(0, 0, None), randomness="error")(params, buffers, inputs)
+
+        amp = getattr(bench, "amp", False)
+        template.eval()
+        try:
+            with torch.no_grad(), torch.autocast(bench.device.type, torch.bfloat16, enabled=amp):
+                val = evaluator(bench, forward, "val", width)
+                tested = any(trials[slot].spec.report_test for slot in wanted)
+                test = evaluator(bench, forward, "test", width) if tested else None
+        finally:
+            template.train()
+        return {
+            slot: (val[slot], test[slot] if trials[slot].spec.report_test else math.nan)
+            for slot in wanted
+        }
+
     # -- per trial: evaluation, row, checkpoint (as ohgw.trial.run_trial) -------------------
 
-    def _finish_unit(self, trial, slot, params, buffers, optimizer, mean_loss, share) -> None:
+    def _finish_unit(
+        self, trial, slot, params, buffers, optimizer, mean_loss, share, scores
+    ) -> None:
         bench, spec, state = self.benchmark, trial.spec, trial.state
         start = time.perf_counter()
         model = state["model"]
@@ -173,7 +226,7 @@ class PackedTrainer:
                     b.copy_(buffers[name][slot])
         optimizer.to_torch(slot, state["optimizer"], model)
         level = trial.level + 1
-        val, test, diverged = evaluate_unit(spec, bench, model, state, mean_loss)
+        val, test, diverged = evaluate_unit(spec, bench, model, state, mean_loss, scores)
         state["compute_seconds"] += share + time.perf_counter() - start
         state["train_steps"] += bench.batches_per_unit()
         state["flops_per_step"] = bench.flop_counts["train_step"]
@@ -200,6 +253,17 @@ class PackedTrainer:
                 loss.backward()
                 optimizer.step()
         bench.flop_counts["train_step"] = int(counter.get_total_flops())
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The slots as one tensor, each slot in contiguous memory format.
+
+    A channels_last benchmark (on CUDA by default) gives channels_last images and weights;
+    stacked, each slot's activations are channels_last-strided, and cuDNN's batch norm then
+    asks for a channels_last clone, which ``vmap`` does not implement ("NYI:
+    Tensor.clone(memory_format) inside vmap"). Contiguous slots never ask for it; the values,
+    and so the rows, are the same."""
+    return torch.stack([t.contiguous() for t in tensors])
 
 
 def save_checkpoint(trial: OpenTrial, device: torch.device) -> None:

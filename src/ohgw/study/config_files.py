@@ -39,6 +39,7 @@ def load_study_config(
     if config_file is not None:
         check_keys(base, f" in {config_file}")
     check_keys(overrides, "")
+    overrides = [_dict_override(override) for override in overrides]
     try:
         with initialize(version_base=None, config_path=None):
             composed = compose(config_name=CONFIG_NAME, overrides=[*base, *overrides])
@@ -75,6 +76,19 @@ def check_keys(overrides: Sequence[str], where: str) -> None:
                 f"unknown setting `{key}`{where}{hint}; the settings are {', '.join(known)} "
                 "(`ohgw study --help` says what each means)."
             )
+
+
+_DICT_SETTINGS = {f.name for f in fields(StudyConfig) if str(f.type).startswith("dict")}
+
+
+def _dict_override(override: str) -> str:
+    """``benchmark_options={train_size: 256}`` as Hydra's ``++benchmark_options={...}``: its
+    keys set on top of the file's, as ``+benchmark_options=`` does. Hydra refuses the plain
+    form (the dict's keys are in no schema): the GPU runbook's TOY mode used it and failed."""
+    key, _, value = override.partition("=")
+    if key.strip() in _DICT_SETTINGS and value.lstrip().startswith("{"):
+        return f"++{override.lstrip()}"
+    return override
 
 
 def file_overrides(path: str | Path) -> list[str]:
