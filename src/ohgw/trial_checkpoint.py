@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -27,8 +27,17 @@ import torch
 from ohgw.benchmarks.base import Benchmark
 from ohgw.store_files import write_whole
 
-if TYPE_CHECKING:
-    from ohgw.trial import TrialSpec
+
+class TrialSpec(Protocol):
+    """What a checkpoint needs of a trial's spec (``ohgw.trial.TrialSpec`` has it): this module
+    sits below the trial loop and imports nothing of it."""
+
+    checkpoint_dir: str | None
+    device: str
+    seed: int
+
+    def identity(self) -> dict[str, Any]: ...
+
 
 CHECKPOINT_FILE = "checkpoint.pt"
 PROGRESS_FILE = "checkpoint.json"
