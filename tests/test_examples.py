@@ -8,11 +8,13 @@ import json
 import math
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syne_tune_cifar10.py"
 CONFIG = {
@@ -35,7 +37,12 @@ def run_script(path: Path) -> list[dict]:
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert done.returncode == 0, done.stderr
-    return [json.loads(m) for m in re.findall(r"\[tune-metric\]: (\{.*\})", done.stdout)]
+    return _metrics(done.stdout)
+
+
+def _metrics(output: str) -> list[dict]:
+    """What the script reported to syne-tune."""
+    return [json.loads(m) for m in re.findall(r"\[tune-metric\]: (\{.*\})", output)]
 
 
 def test_the_at_most_five_marked_lines_are_the_whole_integration() -> None:
@@ -53,17 +60,25 @@ def test_the_at_most_five_marked_lines_are_the_whole_integration() -> None:
     assert "warm_start" in EXAMPLE.read_text()  # (the check above would pass on any script)
 
 
-def test_example_runs_with_and_without_the_warm_start(tmp_path) -> None:
+def test_example_runs_with_and_without_the_warm_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with_ohgw = run_script(EXAMPLE)
     assert [r["epoch"] for r in with_ohgw] == [1, 2]
     assert with_ohgw[0]["lr"] != CONFIG["lr"]  # the warm start moved it, by a little
     # the default (the paper's step, eta_h 1e-3) moves log lr far less than 1 % of its range
     assert abs(math.log(with_ohgw[0]["lr"] / CONFIG["lr"])) < 0.01 * math.log(1e3)
 
+    # the same script less its marked lines, run as __main__ in this process (its imports are
+    # loaded here already: a second interpreter would cost seconds of CPU for nothing checked)
     stripped = tmp_path / "baseline.py"
     lines = EXAMPLE.read_text().splitlines()
     stripped.write_text("\n".join(line for line in lines if not line.endswith("# ohgw")) + "\n")
-    baseline = run_script(stripped)
+    monkeypatch.setattr(sys, "argv", [str(stripped), *ARGS])
+    capsys.readouterr()
+    with torch.random.fork_rng():  # the script seeds torch; the other tests keep their state
+        runpy.run_path(str(stripped), run_name="__main__")
+    baseline = _metrics(capsys.readouterr().out)
     assert [r["epoch"] for r in baseline] == [1, 2]
     assert {k: baseline[0][k] for k in CONFIG} == CONFIG
 

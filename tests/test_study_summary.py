@@ -25,7 +25,7 @@ def test_terminal_and_report_print_the_same_t_tau_trials_and_units_with_a_censor
 ) -> None:
     config = StudyConfig(
         directory=str(tmp_path), benchmark="cifar10-mini", benchmark_options=TINY_CIFAR,
-        variants=["baseline", "ohgw"], seeds=3, workers=2, budget=3.0, max_resource=3,
+        variants=["baseline", "ohgw"], seeds=3, workers=2, budget=1.5, max_resource=2,
         flops_per_second=TINY_FLOPS, threads=1,
     )  # fmt: skip
     run_study(config, progress=False, echo=lambda _: None)
