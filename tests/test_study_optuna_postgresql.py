@@ -42,7 +42,7 @@ from ohgw.study.engines.optuna_paired import study_name
 from problems import TINY_CIFAR
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIALS = 3
+TRIALS = 4
 # `ohgw study --config FILE OVERRIDES...` without the report at the end (a few seconds less)
 SCRIPT = """
 import sys
