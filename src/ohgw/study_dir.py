@@ -2,7 +2,8 @@
 
 A study directory's store (:mod:`ohgw.store`) keeps the study's settings (its identity, under the
 metadata key ``config``) and the rows of its (variant, seed) pairs. Settings were renamed over
-time; :func:`upgrade_settings` reads a stored identity of any version in today's names, so that a
+time; :func:`upgrade_settings` reads a stored identity of any version in today's names (the
+renames and the values older stores ran with are in :data:`ohgw.settings.SETTINGS`), so that a
 study begun before a rename can be continued and reported. Below both ``ohgw.study`` and
 ``ohgw.analysis``; imports neither.
 """
@@ -14,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ohgw.settings import LEGACY_DEFAULTS
+from ohgw.settings import NOT_IDENTITY
+from ohgw.settings import RENAMED
+from ohgw.settings import SECRET_SETTINGS
 from ohgw.storage_url import redact
 from ohgw.storage_url import without_password
 from ohgw.store import FILENAME
@@ -22,26 +27,6 @@ from ohgw.store import Store
 RESULTS_CSV = "results.csv"
 CONFIG_KEY = "config"  # the store's metadata key of the study's identity
 MODES = {"accuracy": "max", "perplexity": "min"}
-NOT_IDENTITY = ("directory", "shard")
-"""Settings that never bind a directory: where it is spelled from, and which part runs."""
-RENAMED = {"clock": "engine"}
-"""Old setting -> its new name (the old name is still read, with a ``FutureWarning``)."""
-LEGACY_DEFAULTS: dict[str, Any] = {
-    "engine": "simulated",
-    "ray_address": None,
-    "optuna_storage": None,
-    # A store written before the hyper-gradient path was a setting ran the full graph.
-    "hypergrad": "graph",
-    "pack": 8,  # read only by engine=packed, which no older store ran
-    "warm_charge": 1.0,  # the warm start's FLOPs charged as counted
-    "max_trials": None,  # trials were limited by the budget only
-}
-"""Settings added after a study could have been stored: the value an older store ran with.
-
-A key absent from a stored identity compares equal to its value here. A new setting whose
-default changes what a study computes must add the value the older code ran with."""
-SECRET_SETTINGS = ("optuna_storage", "ray_address", "address")
-"""Settings that may be URLs with a password: stored and shown redacted, compared without it."""
 Runs = dict[str, dict[int, list[dict[str, Any]]]]
 
 
