@@ -45,7 +45,7 @@ from ohgw.study.pair import trial_seed
 from ohgw.study_dir import upgrade_settings
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
-from ohgw.trial_checkpoint import CHECKPOINT_FILE
+from ohgw.trial.checkpoint import CHECKPOINT_FILE
 from ohgw.variants import parse_variant
 
 SPLITS = ("val", "ood")  # the test split is left out: it is not needed, and costs as much

@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.exit(2, f"ohgw study: error: {error}\n")
         return 0
     if args.command == "trial":
-        from ohgw.trial import main as trial_main
+        from ohgw.trial.cli import main as trial_main
 
         return trial_main([args.spec, "--reporter", args.reporter])
     if args.command == "demo":

@@ -37,7 +37,7 @@ from ohgw.study.engines.base import Progress
 from ohgw.study.pair import Pair
 from ohgw.study.pair import TrialTemplate
 from ohgw.study.pair import safe_name
-from ohgw.study.pair import unit_row
+from ohgw.study.pair import store_row
 from ohgw.study.plan import Study
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
@@ -170,7 +170,7 @@ def simulation(
         cost = charged if charged is not None else unit_cost(report, last_row.get(trial_id), clock)
         if clock.cost == "flops":
             known_cost.setdefault(level == 1, cost)
-        return unit_row(
+        return store_row(
             report,
             label=label,
             seed=seed,
