@@ -1,10 +1,10 @@
-"""Reading a study directory's rows (ohgw.study_dir): no finished pair dropped without a word."""
+"""Reading a study directory's rows (ohgw.store.study_dir): no finished pair dropped silently."""
 
 from __future__ import annotations
 
 import pytest
 
-from ohgw.study_dir import group_runs
+from ohgw.store.study_dir import group_runs
 
 
 def _row(variant: str, seed: int, time: float) -> dict:
@@ -28,7 +28,7 @@ def test_a_finished_pair_without_rows_is_refused() -> None:
 
 def test_a_store_marking_a_pair_finished_without_rows_is_refused(tmp_path) -> None:
     from ohgw.store import Store
-    from ohgw.study_dir import load_study
+    from ohgw.store.study_dir import load_study
 
     with Store(tmp_path) as store:
         store.put_meta("config", {"variants": ["ohgw"], "benchmark": "cifar10-mini"})

@@ -1,10 +1,10 @@
 """Every study setting, defined once: its name, type, default, legacy default, help and check.
 
 ``StudyConfig`` (:mod:`ohgw.study.config`) is built from :data:`SETTINGS`; so are the lines of
-``ohgw study --help``, the per-setting checks of :func:`ohgw.study.plan.validate`, the values an
-older store ran with (:mod:`ohgw.study_dir`) and the simulated clock's defaults. A new setting is
-one new ``Setting`` here. This module imports nothing of ohgw: it sits below the study and the
-store, which both read it.
+``ohgw study --help``, the per-setting checks of :func:`ohgw.study.plan.validate`, the values
+an older store ran with (:mod:`ohgw.store.study_dir`) and the simulated clock's defaults. A new
+setting is one new ``Setting`` here. This module imports nothing of ohgw: it sits below the
+study and the store, which both read it.
 """
 
 from __future__ import annotations

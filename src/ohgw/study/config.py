@@ -30,8 +30,8 @@ from ohgw.settings import shard_parts
 from ohgw.storage_url import PASSWORD_ENV
 from ohgw.storage_url import password
 from ohgw.storage_url import redact
-from ohgw.study_dir import redacted_settings
-from ohgw.study_dir import split_address
+from ohgw.store.study_dir import redacted_settings
+from ohgw.store.study_dir import split_address
 
 SCHEDULER_ALIASES = {"asha": "asha-stopping"}
 CONFIG_ENV = "OHGW_STUDY_CONFIG"

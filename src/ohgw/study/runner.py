@@ -28,6 +28,11 @@ from tqdm import tqdm
 
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store.study_dir import CONFIG_KEY
+from ohgw.store.study_dir import RESULTS_CSV
+from ohgw.store.study_dir import identity_differences
+from ohgw.store.study_dir import redacted_settings
+from ohgw.store.study_dir import upgrade_settings
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines import engine_names
 from ohgw.study.engines import make_engine
@@ -38,11 +43,6 @@ from ohgw.study.plan import Study
 from ohgw.study.plan import validate
 from ohgw.study.summary import format_summary
 from ohgw.study.summary import summarise
-from ohgw.study_dir import CONFIG_KEY
-from ohgw.study_dir import RESULTS_CSV
-from ohgw.study_dir import identity_differences
-from ohgw.study_dir import redacted_settings
-from ohgw.study_dir import upgrade_settings
 from ohgw.warmstart import HyperGradientWarning
 
 
@@ -186,7 +186,7 @@ def claim_directory(store: Store, study: Study) -> None:
     """Bind the directory to this study (atomically); refuse to mix a different one into it.
 
     The stored identity may be of an older version (renamed settings, settings added since):
-    it is compared in today's names (:func:`ohgw.study_dir.identity_differences`). A storage
+    it is compared in today's names (:func:`ohgw.store.study_dir.identity_differences`). A storage
     password that an older version stored in it is masked now (nothing else is rewritten)."""
     store.claim(CONFIG_KEY, study.identity(), identity_differences, upgrade_settings)
     stored = store.get_meta(CONFIG_KEY)

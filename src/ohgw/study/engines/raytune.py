@@ -57,7 +57,7 @@ from ohgw.schedulers.ray_pasha import TRIAL_KEY
 from ohgw.schedulers.ray_pasha import RayPASHA
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.space import SearchSpace
-from ohgw.store_files import remove_tree
+from ohgw.store.files import remove_tree
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines.wallclock import STALE_CHECKPOINTS
 from ohgw.study.engines.wallclock import WallClockEngine

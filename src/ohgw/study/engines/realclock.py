@@ -40,7 +40,7 @@ from syne_tune.tuner_callback import TunerCallback
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.schedulers.synetune import SCHEDULERS
-from ohgw.store_files import remove_tree
+from ohgw.store.files import remove_tree
 from ohgw.study.config import SCHEDULER_ALIASES
 from ohgw.study.engines.wallclock import STALE_CHECKPOINTS
 from ohgw.study.engines.wallclock import WallClockEngine

@@ -21,8 +21,8 @@ from ohgw.settings import RENAMED
 from ohgw.settings import SECRET_SETTINGS
 from ohgw.storage_url import redact
 from ohgw.storage_url import without_password
-from ohgw.store import FILENAME
-from ohgw.store import Store
+from ohgw.store.database import FILENAME
+from ohgw.store.database import Store
 
 RESULTS_CSV = "results.csv"
 CONFIG_KEY = "config"  # the store's metadata key of the study's identity
