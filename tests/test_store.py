@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from ohgw.store import database as store_module
 from ohgw.store import ROW_KEY
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 
 def _key(row: dict[str, Any]) -> tuple:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ohgw.store import database as store_module
 from ohgw.store import Store
+from ohgw.store import database as store_module
 from problems import TINY_CIFAR_OVERRIDE
 from problems import TINY_FLOPS
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ohgw.store import database as store_module
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 PAIRS = [(v, s) for v in ("baseline", "ohgw") for s in (0, 1)]
 PAGE = 4096

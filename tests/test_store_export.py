@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ohgw.store import database as store_module
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 
 def _rows(variant: str, seed: int, n: int) -> list[dict]:

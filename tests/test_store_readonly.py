@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from ohgw.store import database as store_module
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 READER = """
 import importlib, sqlite3, sys
