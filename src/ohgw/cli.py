@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "copy the study directory to a writable place and run ohgw report there.\n",
             )
     if args.command == "study":
+        from ohgw.analysis.report import write_report
         from ohgw.study.config_files import load_study_config
         from ohgw.study.runner import dry_run
         from ohgw.study.runner import run_study
@@ -98,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for pair in pairs:
                     print(f"  seed {pair.seed}: {pair.label}")
                 return 0
-            run_study(config, progress=not args.no_progress, write_report_at_end=True)
+            run_study(config, progress=not args.no_progress)
+            # the report at the edge: the study's tau is stored in its identity, the default
+            md, html = write_report(config.directory)
+            print(f"Report: {md} and {html}")
         except (ValueError, ImportError) as error:
             parser.exit(2, f"ohgw study: error: {error}\n")
         return 0

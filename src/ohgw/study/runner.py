@@ -50,7 +50,6 @@ def run_study(
     config: StudyConfig,
     progress: bool = True,
     echo: Callable[[str], Any] = print,
-    write_report_at_end: bool = False,
     engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) a study; return the summary per variant.
@@ -58,7 +57,7 @@ def run_study(
     ``engine`` replaces the one ``config.engine`` names (e.g. an Optuna worker that starts no
     further workers). The warm start's warnings about uninformative hyper-gradients (momentum
     after one SGD step) are silenced here: they would repeat for every trial, and the docs state
-    them once.
+    them once. The report is asked for by the caller (``ohgw study`` writes one at the end).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HyperGradientWarning)
@@ -73,11 +72,6 @@ def run_study(
                 table = run_pairs(study, engine, progress, echo)
         finally:
             torch.set_num_threads(threads)
-    if write_report_at_end:
-        from ohgw.analysis.report import write_report
-
-        md, html = write_report(study.directory, tau=study.tau)
-        echo(f"Report: {md} and {html}")
     return table
 
 
