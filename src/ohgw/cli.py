@@ -84,10 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "copy the study directory to a writable place and run ohgw report there.\n",
             )
     if args.command == "study":
-        from ohgw.analysis.report import write_report
-        from ohgw.study.config_files import load_study_config
-        from ohgw.study.runner import dry_run
-        from ohgw.study.runner import run_study
+        from ohgw.analysis import write_report
+        from ohgw.study import dry_run
+        from ohgw.study import load_study_config
+        from ohgw.study import run_study
 
         try:
             config = load_study_config(args.overrides, args.config)
