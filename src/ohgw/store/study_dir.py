@@ -26,7 +26,11 @@ from ohgw.store.database import Store
 
 RESULTS_CSV = "results.csv"
 CONFIG_KEY = "config"  # the store's metadata key of the study's identity
+METRIC_KEY = "metric"
+"""The store's metadata key of the benchmark's metric: ``{"metric": name, "mode": "max"|"min"}``,
+recorded by the study so that the analysis never builds a benchmark to learn it."""
 MODES = {"accuracy": "max", "perplexity": "min"}
+"""The modes of the metrics that stores written before ``METRIC_KEY`` existed can hold."""
 Runs = dict[str, dict[int, list[dict[str, Any]]]]
 
 
@@ -124,6 +128,7 @@ def load_study(study_dir: str | Path) -> StudyData:
         raise ValueError(f"{directory} holds no study: {FILENAME} is missing.")
     with Store(directory, readonly=True) as store:
         config = store.get_meta(CONFIG_KEY)
+        recorded = store.get_meta(METRIC_KEY)
         done = store.done()
         rows = store.rows()
     if config is None:
@@ -136,10 +141,11 @@ def load_study(study_dir: str | Path) -> StudyData:
     )
     runs, left_out = group_runs(rows, config["variants"], done, missing)
     metric = rows[0]["metric"] if rows else "accuracy"
-    if metric in MODES:
-        mode = MODES[metric]
-    else:
-        from ohgw.benchmarks.base import make_benchmark
-
-        mode = make_benchmark(config["benchmark"], **config["benchmark_options"]).mode
+    mode = (recorded or {}).get("mode") or MODES.get(metric)
+    if mode is None:
+        raise ValueError(
+            f"{directory / FILENAME} does not say whether its metric {metric!r} is better "
+            f"higher or lower: it records no `{METRIC_KEY}` (stores before it was recorded knew "
+            f"only {sorted(MODES)}); continue the study with `ohgw study` to record it."
+        )
     return StudyData(directory, config, runs, metric, mode, sorted(left_out))

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from ohgw.store import FILENAME
 from ohgw.store import Store
 from ohgw.store.study_dir import CONFIG_KEY
+from ohgw.store.study_dir import METRIC_KEY
 from ohgw.store.study_dir import RESULTS_CSV
 from ohgw.store.study_dir import identity_differences
 from ohgw.store.study_dir import redacted_settings
@@ -181,11 +182,15 @@ def claim_directory(store: Store, study: Study) -> None:
 
     The stored identity may be of an older version (renamed settings, settings added since):
     it is compared in today's names (:func:`ohgw.store.study_dir.identity_differences`). A storage
-    password that an older version stored in it is masked now (nothing else is rewritten)."""
+    password that an older version stored in it is masked now (nothing else is rewritten). The
+    benchmark's metric and mode are recorded for the analysis."""
     store.claim(CONFIG_KEY, study.identity(), identity_differences, upgrade_settings)
     stored = store.get_meta(CONFIG_KEY)
     if isinstance(stored, dict) and redacted_settings(stored) != stored:
         store.update_meta(CONFIG_KEY, redacted_settings)
+    metric = {"metric": study.benchmark.metric, "mode": study.benchmark.mode}
+    if store.get_meta(METRIC_KEY) != metric:  # what the analysis reads instead of a benchmark
+        store.put_meta(METRIC_KEY, metric)
 
 
 def _finish(study: Study, store: Store, failing: bool = False) -> None:
