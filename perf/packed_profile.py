@@ -51,7 +51,7 @@ PARTS = ("open", "data", "forward/backward", "optimizer", "evaluation", "checkpo
 # (module, attribute, part): the functions whose calls are timed; "part()" times the function
 # that the call returns. A name missing from the code measured (an older trainer) is skipped.
 POINTS = [
-    ("ohgw.trial", "load_checkpoint", "open"),
+    ("ohgw.trial.loop", "load_checkpoint", "open"),
     ("ohgw.packed.trainer", "open_trials", "open"),
     ("ohgw.benchmarks.base", "BatchStream.__next__", "data"),
     ("ohgw.benchmarks.cifar10", "random_flip", "data"),
@@ -65,10 +65,10 @@ POINTS = [
     ("torch.optim", "SGD.step", "optimizer"),
     ("torch.optim", "Optimizer.zero_grad", "optimizer"),
     ("ohgw.packed.optim", "PackedOptimizer.step", "optimizer"),
-    ("ohgw.trial", "evaluate_unit", "evaluation"),
+    ("ohgw.trial.loop", "evaluate_unit", "evaluation"),
     ("ohgw.packed.trainer", "evaluate_unit", "evaluation"),
     ("ohgw.packed.trainer", "PackedTrainer._evaluate_pack", "evaluation"),
-    ("ohgw.trial", "save_checkpoint", "checkpoint writes"),
+    ("ohgw.trial.loop", "save_checkpoint", "checkpoint writes"),
     ("ohgw.packed.trainer", "save_checkpoint", "checkpoint writes"),
 ]
 

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections import defaultdict
 
-import ohgw.trial
+import ohgw.trial.loop
 from ohgw.benchmarks.cifar10 import Cifar10Benchmark
 from ohgw.schedulers.synetune import SyneTuneScheduler
 from ohgw.store import Store
@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--scheduler", default="asha")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    timed(ohgw.trial, "_save_checkpoint", "checkpoint writes")
-    timed(ohgw.trial, "_load_checkpoint", "checkpoint reads (model rebuilt)")
+    timed(ohgw.trial.loop, "_save_checkpoint", "checkpoint writes")
+    timed(ohgw.trial.loop, "_load_checkpoint", "checkpoint reads (model rebuilt)")
     timed(Store, "add_rows", "store writes")
     timed(Cifar10Benchmark, "_load", "data loading (once)")
     for method in ("suggest", "on_result", "on_complete", "on_error"):

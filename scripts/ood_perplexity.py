@@ -41,11 +41,11 @@ from ohgw.analysis.published import read_rows
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
+from ohgw.store.study_dir import upgrade_settings
 from ohgw.study.pair import trial_seed
-from ohgw.study_dir import upgrade_settings
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
-from ohgw.trial_checkpoint import CHECKPOINT_FILE
+from ohgw.trial.checkpoint import CHECKPOINT_FILE
 from ohgw.variants import parse_variant
 
 SPLITS = ("val", "ood")  # the test split is left out: it is not needed, and costs as much

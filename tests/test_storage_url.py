@@ -14,11 +14,11 @@ from ohgw.storage_url import holds_password
 from ohgw.storage_url import password
 from ohgw.storage_url import redact
 from ohgw.storage_url import without_password
+from ohgw.store.study_dir import identity_differences
+from ohgw.store.study_dir import upgrade_settings
 from ohgw.study.config import StudyConfig
 from ohgw.study.config import child_env
 from ohgw.study.config import config_from_env
-from ohgw.study_dir import identity_differences
-from ohgw.study_dir import upgrade_settings
 
 
 @pytest.mark.parametrize(

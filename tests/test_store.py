@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from ohgw import store as store_module
 from ohgw.store import ROW_KEY
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -282,12 +282,10 @@ BATCH = 7  # not a multiple of 4: batches straddle trials
 WRITER = """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 
-spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+module = importlib.import_module(sys.argv[1])  # the store module, by name
 directory, stop, batch = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 {row_source}
@@ -308,8 +306,8 @@ def _writer(tmp_path: Path, directory: Path, stop: int) -> subprocess.Popen[str]
     if not script.exists():
         row_source = textwrap.dedent(inspect.getsource(_row))
         script.write_text(WRITER.replace("{row_source}", row_source))
-    # The store module is loaded by path: the same code, without importing torch via ``ohgw``.
-    command = [sys.executable, str(script), store_module.__file__, str(directory), str(stop)]
+    # The store module is imported by name (``import ohgw.store`` imports no torch).
+    command = [sys.executable, str(script), store_module.__name__, str(directory), str(stop)]
     return subprocess.Popen([*command, str(BATCH)], stdout=subprocess.PIPE, text=True)
 
 
@@ -374,10 +372,8 @@ def test_export_csv_from_several_writers_at_once(tmp_path: Path) -> None:
 
 
 OPENER = """
-import importlib.util, sys, time
-spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+import importlib, sys, time
+module = importlib.import_module(sys.argv[1])  # the store module, by name
 directory, me, start = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 time.sleep(max(0.0, start - time.time()))
 for round in range(5):  # open, write, close: the WAL switched on and off under each other
@@ -397,7 +393,7 @@ def test_shards_creating_and_closing_a_new_store_at_once(tmp_path: Path) -> None
             [
                 sys.executable,
                 str(script),
-                store_module.__file__,
+                store_module.__name__,
                 str(tmp_path / "s"),
                 str(i),
                 str(start),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ohgw import store as store_module
 from ohgw.store import Store
+from ohgw.store import database as store_module
 from problems import TINY_CIFAR_OVERRIDE
 from problems import TINY_FLOPS
 
@@ -35,10 +35,8 @@ def pause():
 """
 CLAIMER = (
     """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+import importlib, json, sys
+module = importlib.import_module(sys.argv[1])  # the store module, by name
 directory, mode, budget = sys.argv[2], sys.argv[3], int(sys.argv[4])
 """
     + PAUSE
@@ -89,7 +87,7 @@ def _race(tmp_path: Path, script: str, argvs: list[list[str]], pause_s: float) -
 def test_two_processes_claiming_one_directory_at_once(tmp_path: Path, mode: str) -> None:
     directory = tmp_path / "study"
     Store(directory).close()  # the store exists; both claim its (absent) settings
-    argvs = [[store_module.__file__, str(directory), mode, str(budget)] for budget in (2, 3)]
+    argvs = [[store_module.__name__, str(directory), mode, str(budget)] for budget in (2, 3)]
     results = _race(tmp_path, CLAIMER, argvs, pause_s=3.0)
     codes = sorted(code for code, _, _ in results)
     assert len(list((tmp_path / "flags").iterdir())) == 2  # both reached the pause
@@ -113,7 +111,7 @@ STUDY = (
     PAUSE
     + """
 import sys
-import ohgw.store as store
+import ohgw.store.database as store
 
 store._after_claim_read = pause  # inside Store.claim's transaction
 if not hasattr(store.Store, "claim"):  # e5c84bf: claim_directory's get_meta, then put_meta
@@ -164,8 +162,8 @@ def test_two_studies_with_other_budgets_started_at_once_one_is_refused(tmp_path:
 
 
 def test_a_refusal_names_an_older_stores_settings_in_todays_names(tmp_path: Path) -> None:
-    from ohgw.study_dir import identity_differences
-    from ohgw.study_dir import upgrade_settings
+    from ohgw.store.study_dir import identity_differences
+    from ohgw.store.study_dir import upgrade_settings
 
     with Store(tmp_path) as store:
         store.put_meta("config", {"clock": "real", "budget": 10.0})  # as an older version wrote

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ohgw import store as store_module
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 PAIRS = [(v, s) for v in ("baseline", "ohgw") for s in (0, 1)]
 PAGE = 4096
@@ -186,10 +186,8 @@ def test_old_stores_without_checksums_open_and_are_upgraded(tmp_path: Path) -> N
 
 
 NOBODY = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+import importlib, sys
+module = importlib.import_module(sys.argv[1])  # the store module, by name
 directory, readonly = sys.argv[2], sys.argv[3] == "ro"
 try:
     with module.Store(directory, readonly=readonly) as store:
@@ -224,7 +222,7 @@ def test_an_unwritable_directory(tmp_path: Path) -> None:
         os.chmod(path.parent, 0o555)
         os.chmod(path, 0o444)
         before = _digest(path.parent)
-        run = [sys.executable, str(script), store_module.__file__, str(path.parent)]
+        run = [sys.executable, str(script), store_module.__name__, str(path.parent)]
         writing = _as_another_user(*run, "rw")
         assert writing.returncode == 2, writing
         message = writing.stderr.strip()
@@ -238,7 +236,7 @@ def test_an_unwritable_directory(tmp_path: Path) -> None:
         os.chmod(path.parent, 0o755)
         new = base / "locked"
         new.mkdir(mode=0o555)
-        creating = _as_another_user(sys.executable, str(script), store_module.__file__,
+        creating = _as_another_user(sys.executable, str(script), store_module.__name__,
                                     str(new / "study"), "rw")  # fmt: skip
         assert creating.returncode == 2 and "cannot be opened" in creating.stderr, creating
     finally:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ohgw import store as store_module
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 
 def _rows(variant: str, seed: int, n: int) -> list[dict]:
@@ -44,11 +44,9 @@ def test_export_of_finished_pairs_only(tmp_path: Path) -> None:
 # The exporter restores Python's SIGINT handler: a process started from a non-interactive
 # shell's background job inherits SIGINT ignored, and would then never be interrupted.
 EXPORTER = """
-import importlib.util, signal, sys
+import importlib, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
-spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+module = importlib.import_module(sys.argv[1])  # the store module, by name
 store = module.Store(sys.argv[2])
 print("ready", flush=True)
 while True:
@@ -74,7 +72,7 @@ def _interrupt_while_writing(tmp_path: Path, signal_number: int) -> subprocess.P
     script = tmp_path / "exporter.py"
     script.write_text(EXPORTER)
     process = subprocess.Popen(
-        [sys.executable, str(script), store_module.__file__, str(tmp_path / "s"),
+        [sys.executable, str(script), store_module.__name__, str(tmp_path / "s"),
          str(tmp_path / "results.csv")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Files other processes trust (ohgw.store_files): folders that vanish under a writer, folders
+"""Files other processes trust (ohgw.store.files): folders that vanish under a writer, folders
 that cannot be removed."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ohgw import store_files
-from ohgw.store_files import remove_tree
-from ohgw.store_files import write_whole
+from ohgw.store import files as store_files
+from ohgw.store.files import remove_tree
+from ohgw.store.files import write_whole
 
 
 def _open_after_removal(monkeypatch: pytest.MonkeyPatch, root: Path, times: int) -> list[str]:

@@ -22,21 +22,19 @@ from pathlib import Path
 
 import pytest
 
-from ohgw import store as store_module
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store import database as store_module
 
 READER = """
-import importlib.util, sqlite3, sys
+import importlib, sqlite3, sys
 path, how = sys.argv[2], sys.argv[3]
 if how == "sqlite-mode-ro":
     uri = "file:" + path + "?mode=ro"
     connection = sqlite3.connect(uri, uri=True)
     print(connection.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
 else:
-    spec = importlib.util.spec_from_file_location("store_under_test", sys.argv[1])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module(sys.argv[1])  # the store module, by name
     try:
         with module.Store(path.rsplit("/", 1)[0], readonly=True) as store:
             print(len(store.rows()))
@@ -70,7 +68,7 @@ def _read_as_another_user(base: Path, path: Path, how: str) -> subprocess.Comple
         if shutil.which("setpriv") is None:
             pytest.skip("root without setpriv: no way to drop the permission bypass")
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    argv = [*prefix, sys.executable, str(script), store_module.__file__, str(path), how]
+    argv = [*prefix, sys.executable, str(script), store_module.__name__, str(path), how]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 

@@ -1,10 +1,10 @@
-"""Reading a study directory's rows (ohgw.study_dir): no finished pair dropped without a word."""
+"""Reading a study directory's rows (ohgw.store.study_dir): no finished pair dropped silently."""
 
 from __future__ import annotations
 
 import pytest
 
-from ohgw.study_dir import group_runs
+from ohgw.store.study_dir import group_runs
 
 
 def _row(variant: str, seed: int, time: float) -> dict:
@@ -28,7 +28,7 @@ def test_a_finished_pair_without_rows_is_refused() -> None:
 
 def test_a_store_marking_a_pair_finished_without_rows_is_refused(tmp_path) -> None:
     from ohgw.store import Store
-    from ohgw.study_dir import load_study
+    from ohgw.store.study_dir import load_study
 
     with Store(tmp_path) as store:
         store.put_meta("config", {"variants": ["ohgw"], "benchmark": "cifar10-mini"})
@@ -37,3 +37,26 @@ def test_a_store_marking_a_pair_finished_without_rows_is_refused(tmp_path) -> No
         store.mark_done("ohgw", 1)  # as a version before issue 16 marked an empty run
     with pytest.raises(ValueError, match=r"marks \[\('ohgw', 1\)\] finished but holds none"):
         load_study(tmp_path)
+
+
+def test_the_metrics_mode_comes_from_the_store_never_from_a_benchmark(tmp_path) -> None:
+    """A study records its metric and mode (``METRIC_KEY``); a store from before that knew only
+    accuracy and perplexity, whose modes are known; any other metric without a record is named."""
+    from ohgw.store import Store
+    from ohgw.store.study_dir import METRIC_KEY
+    from ohgw.store.study_dir import load_study
+
+    def study(folder, metric: str, recorded: dict | None):
+        with Store(tmp_path / folder) as store:
+            store.put_meta("config", {"variants": ["ohgw"], "benchmark": "plug-in"})
+            if recorded is not None:
+                store.put_meta(METRIC_KEY, recorded)
+            store.add_rows([{**_row("ohgw", 0, 1.0), "metric": metric}])
+            store.mark_done("ohgw", 0)
+        return tmp_path / folder
+
+    assert load_study(study("old", "perplexity", None)).mode == "min"
+    recorded = {"metric": "loss", "mode": "min"}
+    assert load_study(study("new", "loss", recorded)).mode == "min"
+    with pytest.raises(ValueError, match=r"metric 'loss' is better higher or lower"):
+        load_study(study("unknown", "loss", None))

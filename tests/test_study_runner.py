@@ -67,6 +67,8 @@ def test_a_budget_below_one_unit_is_refused_with_the_units_cost_and_nothing_mark
     # nothing ran, so the directory pins no settings: the same study with a larger budget runs
     table = run_study(replace(config, budget=3.0), progress=False, echo=lambda _: None)
     assert table["baseline"]["units"] > 0
+    with Store(tmp_path) as store:  # recorded for the analysis, which builds no benchmark
+        assert store.get_meta("metric") == {"metric": "accuracy", "mode": "max"}
 
 
 def test_a_study_refused_for_other_settings_leaves_the_store_byte_for_byte(tmp_path) -> None:

@@ -20,11 +20,11 @@ from ohgw.study.runner import run_study
 from ohgw.trial import TrialSpec
 from ohgw.trial import WarmStartSettings
 from ohgw.trial import run_trial
-from ohgw.trial_checkpoint import CHECKPOINT_FILE
-from ohgw.trial_checkpoint import PROGRESS_FILE
-from ohgw.trial_checkpoint import CheckpointError
-from ohgw.trial_checkpoint import CheckpointWarning
-from ohgw.trial_checkpoint import read_checkpoint
+from ohgw.trial.checkpoint import CHECKPOINT_FILE
+from ohgw.trial.checkpoint import PROGRESS_FILE
+from ohgw.trial.checkpoint import CheckpointError
+from ohgw.trial.checkpoint import CheckpointWarning
+from ohgw.trial.checkpoint import read_checkpoint
 from problems import TINY_CIFAR
 from problems import TINY_FLOPS
 

@@ -3,68 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Sequence
 
-SETTINGS_HELP = {
-    "directory": "the study's folder: results.sqlite, results.csv, report",
-    "benchmark": "cifar10-mini, cifar10-full, wikitext-mini or wikitext-full",
-    "scheduler": "asha (= asha-stopping), asha-promotion, pasha, dyhpo or hyperband",
-    "variants": "the paired variants, e.g. [baseline,ohgw,'ohgw:eta_h=3e-4']",
-    "seeds": "how many paired seeds",
-    "first_seed": "the first of the paired seeds",
-    "workers": "simulated (or real) workers running trials at once",
-    "budget": "seconds per (variant, seed): simulated, or wall clock off the simulated engine",
-    "max_trials": "trials per (variant, seed) at most; the pair ends when they stop (none: "
-    "as many as the budget allows)",
-    "max_resource": "units (epochs) a full trial trains",
-    "grace_period": "the scheduler's lowest rung, in units",
-    "reduction_factor": "the spacing of the scheduler's rungs",
-    "engine": "who runs the trials: simulated, real, ray, optuna or packed",
-    "ray_address": "engine ray: the cluster's address (none: a local Ray instance)",
-    "optuna_storage": "engine optuna: a storage URL (none: a journal file in directory); its "
-    "password is never stored or shown; give it in $OHGW_OPTUNA_STORAGE_PASSWORD (or a --config "
-    "file), not on a command line, which every user can read",
-    "cost": "simulated engine: flops (deterministic) or measured (compute seconds)",
-    "flops_per_second": "the simulated machine's speed (6e10: about this 2-core CPU)",
-    "warm_charge": "simulated engine: the warm start's FLOPs charged times this (1: as counted)",
-    "pack": "engine packed: trials trained as one vectorised model",
-    "tau": "the target of T@tau (none: the benchmark preset's)",
-    "benchmark_options": "e.g. +benchmark_options={train_size:512}",
-    "device": "cpu or cuda",
-    "threads": "torch CPU threads (0: torch's default; 1 is best on a busy machine)",
-    "hypergrad": "the warm start's hyper-gradient path: auto, lean or graph",
-    "shard": "i/n: run every n-th seed, so n processes share one directory",
-    "clock": "old name of engine",
-    "address": "old name of ray_address / optuna_storage",
-}
-"""One line per study setting, printed by ``ohgw study --help``."""
-
-
-def study_settings_help() -> str:
-    """Every ``StudyConfig`` setting with its default and meaning (``ohgw study --help``)."""
-    from ohgw.study.config import StudyConfig
-
-    defaults = StudyConfig()
-    lines = ["settings (key=value; defaults in brackets; docs/studies.md has more):"]
-    for setting in dataclasses.fields(StudyConfig):
-        value = getattr(defaults, setting.name)
-        if isinstance(value, list):
-            value = "[" + ",".join(map(str, value)) + "]"
-        shown = "none" if value is None else str(value).replace(" ", "")
-        meaning = SETTINGS_HELP.get(setting.name, "see docs/studies.md")
-        lines.append(f"  {setting.name:<18} [{shown}] {meaning}")
-    return "\n".join(lines)
+from ohgw.settings import BY_NAME
+from ohgw.settings import settings_help
 
 
 def _as_setting(extra: Sequence[str]) -> str:
     """The hint "settings are key=value without dashes: seeds=1" for a flag named like one."""
-    from ohgw.study.config import StudyConfig
-
-    names = {setting.name for setting in dataclasses.fields(StudyConfig)}
     for flag in extra:
         key, _, value = flag.lstrip("-").partition("=")
-        if flag.startswith("-") and key.replace("-", "_") in names:
+        if flag.startswith("-") and key.replace("-", "_") in BY_NAME:
             example = f"{key.replace('-', '_')}={value or 'VALUE'}"
             return f"; settings are written key=value without dashes: {example}"
     return ""
@@ -94,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     study = commands.add_parser(
         "study",
         help="run or continue a paired study: ohgw study key=value ... (Hydra overrides)",
-        epilog=study_settings_help(),
+        epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     study.add_argument(
@@ -135,9 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "copy the study directory to a writable place and run ohgw report there.\n",
             )
     if args.command == "study":
-        from ohgw.study.config_files import load_study_config
-        from ohgw.study.runner import dry_run
-        from ohgw.study.runner import run_study
+        from ohgw.analysis import write_report
+        from ohgw.study import dry_run
+        from ohgw.study import load_study_config
+        from ohgw.study import run_study
 
         try:
             config = load_study_config(args.overrides, args.config)
@@ -149,12 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for pair in pairs:
                     print(f"  seed {pair.seed}: {pair.label}")
                 return 0
-            run_study(config, progress=not args.no_progress, write_report_at_end=True)
+            run_study(config, progress=not args.no_progress)
+            # the report at the edge: the study's tau is stored in its identity, the default
+            md, html = write_report(config.directory)
+            print(f"Report: {md} and {html}")
         except (ValueError, ImportError) as error:
             parser.exit(2, f"ohgw study: error: {error}\n")
         return 0
     if args.command == "trial":
-        from ohgw.trial import main as trial_main
+        from ohgw.trial.cli import main as trial_main
 
         return trial_main([args.spec, "--reporter", args.reporter])
     if args.command == "demo":

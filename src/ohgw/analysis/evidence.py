@@ -19,7 +19,7 @@ import numpy as np
 from ohgw.analysis import metrics as me
 from ohgw.analysis import stats as st
 from ohgw.analysis.overview import display
-from ohgw.study_dir import StudyData
+from ohgw.store.study_dir import StudyData
 from ohgw.variants import parse_variant
 
 N_PERM = 200  # label permutations of the KL test

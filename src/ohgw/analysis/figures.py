@@ -37,9 +37,9 @@ from ohgw.analysis.metrics import best_so_far
 from ohgw.analysis.overview import demonstration_tag
 from ohgw.analysis.overview import display
 from ohgw.analysis.overview import time_axis
-from ohgw.store_files import write_whole
-from ohgw.study_dir import StudyData
-from ohgw.study_dir import load_study
+from ohgw.store.files import write_whole
+from ohgw.store.study_dir import StudyData
+from ohgw.store.study_dir import load_study
 
 PAPER_NAMES = {
     "baseline": "baseline",

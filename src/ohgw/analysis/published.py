@@ -26,11 +26,11 @@ from ohgw.analysis import metrics as me
 from ohgw.store import MEASURED as MEASURED_COLUMNS
 from ohgw.store import ROW_KEY
 from ohgw.store import write_csv
-from ohgw.study_dir import MODES
-from ohgw.study_dir import StudyData
-from ohgw.study_dir import group_runs
-from ohgw.study_dir import load_study
-from ohgw.study_dir import upgrade_settings
+from ohgw.store.study_dir import MODES
+from ohgw.store.study_dir import StudyData
+from ohgw.store.study_dir import group_runs
+from ohgw.store.study_dir import load_study
+from ohgw.store.study_dir import upgrade_settings
 
 ROWS = "results.csv.gz"
 PLAIN_ROWS = "results.csv"  # what write_published writes; the publish script gzips it

@@ -36,10 +36,10 @@ from ohgw.analysis.published import load_published
 from ohgw.slurm_accounting import SLURM_KEY
 from ohgw.store import FILENAME
 from ohgw.store import Store
-from ohgw.store_files import folder_lock
-from ohgw.store_files import write_whole
-from ohgw.study_dir import StudyData
-from ohgw.study_dir import load_study
+from ohgw.store.files import folder_lock
+from ohgw.store.files import write_whole
+from ohgw.store.study_dir import StudyData
+from ohgw.store.study_dir import load_study
 
 Block = tuple[Any, ...]  # ("h1"|"h2"|"p", text), ("ul", items), ("table", head, rows), ("img", f)
 SCALE_NOTE = (

@@ -5,7 +5,7 @@ one. Hashing the 161 MiB CIFAR-10 npz costs about half a second, so a file found
 remembered in ``default_cache_dir()/verified-data.json`` by its path, size, modification time,
 change time and inode: anyone who rewrites or replaces the file changes its change time (which
 no one can set back), so a changed file is checked again. The record is written whole under a
-name of this process's own (:func:`ohgw.store_files.write_whole`); a missing or damaged record,
+name of this process's own (:func:`ohgw.store.files.write_whole`); a missing or damaged record,
 or one that another process's write replaced, only costs a new check.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ohgw.paths import default_cache_dir
-from ohgw.store_files import write_whole
+from ohgw.store.files import write_whole
 
 RECORD = "verified-data.json"
 """The record of files found good, in the cache folder."""

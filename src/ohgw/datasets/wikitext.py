@@ -32,7 +32,7 @@ from tokenizers import trainers
 from ohgw.paths import DataError
 from ohgw.paths import default_cache_dir
 from ohgw.paths import find
-from ohgw.store_files import write_whole
+from ohgw.store.files import write_whole
 
 SPLITS = ("train", "valid", "test")
 SMALL_PRESET_NOTE = "trained on WikiText-2 valid; test split in halves for validation and test"

@@ -43,7 +43,7 @@ from ohgw.packed.warmstart import rng_fork
 from ohgw.trial import TrialSpec
 from ohgw.trial import evaluate_unit
 from ohgw.trial import save_checkpoint as save_trial_checkpoint
-from ohgw.trial import unit_row
+from ohgw.trial import unit_report
 
 
 class PackedTrainer:
@@ -231,7 +231,7 @@ class PackedTrainer:
         state["train_steps"] += bench.batches_per_unit()
         state["flops_per_step"] = bench.flop_counts["train_step"]
         state["reports"].append(
-            unit_row(spec, bench, state, level, val, test, mean_loss, diverged)
+            unit_report(spec, bench, state, level, val, test, mean_loss, diverged)
         )
         save_checkpoint(trial, bench.device)
 

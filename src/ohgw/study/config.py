@@ -17,71 +17,29 @@ import json
 import os
 import warnings
 from dataclasses import asdict
-from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import fields
+from dataclasses import make_dataclass
 from typing import Any
 
+from ohgw.settings import BY_NAME
+from ohgw.settings import DEPRECATED
+from ohgw.settings import NOT_IDENTITY
+from ohgw.settings import SETTINGS
+from ohgw.settings import shard_parts
 from ohgw.storage_url import PASSWORD_ENV
 from ohgw.storage_url import password
 from ohgw.storage_url import redact
-from ohgw.study_dir import NOT_IDENTITY
-from ohgw.study_dir import redacted_settings
-from ohgw.study_dir import split_address
+from ohgw.store.study_dir import redacted_settings
+from ohgw.store.study_dir import split_address
 
 SCHEDULER_ALIASES = {"asha": "asha-stopping"}
-DEPRECATED = ("clock", "address")
-"""Old settings, read into their new names and never stored."""
 CONFIG_ENV = "OHGW_STUDY_CONFIG"
 """The environment variable that hands a child process the study's settings (JSON)."""
 
 
-@dataclass
-class StudyConfig:
-    """A study's settings; the defaults are the README's main job."""
-
-    directory: str = "runs/default"
-    benchmark: str = "cifar10-mini"
-    scheduler: str = "asha"  # asha (= asha-stopping), asha-promotion, pasha, dyhpo, hyperband
-    variants: list[str] = field(default_factory=lambda: ["baseline", "ohgw"])
-    seeds: int = 3  # paired seeds first_seed, first_seed + 1, ...
-    first_seed: int = 0
-    workers: int = 4
-    budget: float = 15.0  # simulated seconds per (variant, seed)
-    # At most this many trials per (variant, seed): once they have started, the scheduler is
-    # asked for nothing more and the pair ends when they stop (None: as many as fit the budget).
-    max_trials: int | None = None
-    max_resource: int = 9  # units (epochs) a trial may train
-    grace_period: int = 1
-    reduction_factor: int = 3
-    # Who runs the trials (ohgw.study.engines): "simulated" (FLOP-charged discrete-event
-    # clock), "real" (syne-tune local workers), "ray" (Ray Tune on a Ray cluster) or "optuna"
-    # (Optuna pruners, shared storage).
-    engine: str = "simulated"
-    ray_address: str | None = None  # engine ray: the cluster's address (None: a local one)
-    # engine optuna: the storage URL (None: a journal file in the study directory)
-    optuna_storage: str | None = None
-    cost: str = "flops"  # simulated engine: "flops" (deterministic) or "measured"
-    flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
-    # simulated engine, cost flops: the warm start's FLOPs are charged times this factor. 1
-    # charges them as counted; a factor measured once (scripts/warm_charge.py) makes the charge
-    # follow wall time (the counter sees matmuls and convolutions only) and stay deterministic.
-    warm_charge: float = 1.0
-    pack: int = 8  # engine packed: trials trained as one vectorised model (docs/studies.md)
-    tau: float | None = None  # T@tau's target; None: the benchmark preset's (fixed in advance)
-    benchmark_options: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
-    # CPU threads for torch (0: torch's default). Float sums depend on the thread count, so a
-    # study is bit-reproducible only with the same count (syne-tune's backend import sets
-    # OMP_NUM_THREADS=1 for child processes when it is unset).
-    threads: int = 0
-    # The warm start's hyper-gradient path for every variant: "auto", "lean" or "graph".
-    hypergrad: str = "auto"
-    # "i/n": run only the seeds seed_list[i::n] (each seed's pairs together), so that n
-    # processes (or Slurm array jobs) share one study directory; not part of the identity.
-    shard: str = "0/1"
-    clock: str | None = None  # deprecated: `engine`
-    address: str | None = None  # deprecated: `ray_address` or `optuna_storage`
+class _StudyConfigMethods:
+    """What a ``StudyConfig`` does; its fields come from :data:`ohgw.settings.SETTINGS`."""
 
     def __post_init__(self) -> None:
         if self.clock is not None:
@@ -144,16 +102,10 @@ class StudyConfig:
     @property
     def shard_index(self) -> tuple[int, int]:
         """``(i, n)`` of ``shard``; a ``ValueError`` names a bad one."""
-        index, sep, count = str(self.shard).partition("/")
-        try:
-            i, n = int(index), int(count)
-        except ValueError:
-            i, n = -1, 0
-        if not sep or n < 1 or not 0 <= i < n:
-            raise ValueError(
-                f"The value of `shard` is {self.shard!r}, but must be 'i/n' with 0 <= i < n."
-            )
-        return i, n
+        parts = shard_parts(self.shard)
+        if parts is None:
+            raise ValueError(BY_NAME["shard"].error(self.shard))
+        return parts
 
     @property
     def shard_seeds(self) -> list[int]:
@@ -170,6 +122,21 @@ class StudyConfig:
             out.pop(key)
         out["tau"] = tau
         return out
+
+
+StudyConfig = make_dataclass(
+    "StudyConfig",
+    [
+        (s.name, s.type, field(default_factory=s.default_value))
+        if isinstance(s.default, (list, dict))
+        else (s.name, s.type, field(default=s.default))
+        for s in SETTINGS
+    ],
+    bases=(_StudyConfigMethods,),
+    namespace={"__module__": __name__},  # pickles and resolves its annotations here
+)
+StudyConfig.__doc__ = """A study's settings, one field per :data:`ohgw.settings.SETTINGS` entry
+(its default, help and check there); the defaults are the README's main job."""
 
 
 def child_env(config: StudyConfig) -> dict[str, str]:

@@ -88,7 +88,7 @@ class TrialTemplate:
         return cls(**{**data, "warm_start": warm})
 
 
-def unit_row(
+def store_row(
     report: dict[str, Any],
     *,
     label: str,

@@ -20,13 +20,12 @@ from ohgw.benchmarks.base import benchmark_names
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets import check_data
 from ohgw.schedulers.base import Scheduler
+from ohgw.settings import check_settings
 from ohgw.study.config import StudyConfig
 from ohgw.study.pair import TrialTemplate
 from ohgw.trial import WarmStartSettings
 from ohgw.variants import Variant
 from ohgw.variants import parse_variant
-
-HYPERGRAD_PATHS = ("auto", "lean", "graph")
 
 
 @dataclass
@@ -104,12 +103,7 @@ def validate(config: StudyConfig) -> Study:
             f"The value of `benchmark` is {config.benchmark!r}, but must be one of "
             f"{benchmark_names()}."
         )
-    _check_numbers(config)
-    if config.hypergrad not in HYPERGRAD_PATHS:
-        raise ValueError(
-            f"The value of `hypergrad` is {config.hypergrad!r}, but must be one of "
-            f"{list(HYPERGRAD_PATHS)}."
-        )
+    check_settings(config.to_dict())  # each setting's own check (ohgw.settings)
     if not config.variants:
         raise ValueError("The value of `variants` is empty; name at least one variant.")
     variants = [_with_hypergrad(parse_variant(text), config.hypergrad) for text in config.variants]
@@ -121,45 +115,6 @@ def validate(config: StudyConfig) -> Study:
     _check_tau(tau, benchmark)
     check_data(benchmark)  # a missing or damaged file is named here, before any file is written
     return Study(config, variants, benchmark, tau)
-
-
-def _check_numbers(config: StudyConfig) -> None:
-    if (
-        isinstance(config.threads, bool)
-        or not isinstance(config.threads, int)
-        or config.threads < 0
-    ):
-        raise ValueError(f"The value of `threads` is {config.threads!r}, but must be an int >= 0.")
-    for name in ("seeds", "workers"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"The value of `{name}` is {value!r}, but must be an int >= 1.")
-    config.shard_index  # noqa: B018 - raises on a bad shard
-    if config.first_seed < 0:
-        raise ValueError(f"The value of `first_seed` is {config.first_seed}, but must be >= 0.")
-    trials = config.max_trials
-    if trials is not None and (
-        isinstance(trials, bool) or not isinstance(trials, int) or trials < 1
-    ):
-        raise ValueError(
-            f"The value of `max_trials` is {trials!r}, but must be an int >= 1 or null (no "
-            "limit but the budget)."
-        )
-    if not (isinstance(config.budget, (int, float)) and config.budget > 0):
-        raise ValueError(f"The value of `budget` is {config.budget!r}, but must be > 0.")
-    if config.cost not in ("flops", "measured"):
-        raise ValueError(
-            f"The value of `cost` is {config.cost!r}, but must be 'flops' or 'measured'."
-        )
-    if not (isinstance(config.warm_charge, (int, float)) and 0 < config.warm_charge < math.inf):
-        raise ValueError(
-            f"The value of `warm_charge` is {config.warm_charge!r}, but must be a finite "
-            "number > 0 (1 charges the warm start's FLOPs as counted)."
-        )
-    if not config.flops_per_second > 0:
-        raise ValueError(
-            f"The value of `flops_per_second` is {config.flops_per_second}, but must be > 0."
-        )
 
 
 def _with_hypergrad(variant: Variant, path: str) -> Variant:

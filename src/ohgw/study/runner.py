@@ -28,6 +28,12 @@ from tqdm import tqdm
 
 from ohgw.store import FILENAME
 from ohgw.store import Store
+from ohgw.store.study_dir import CONFIG_KEY
+from ohgw.store.study_dir import METRIC_KEY
+from ohgw.store.study_dir import RESULTS_CSV
+from ohgw.store.study_dir import identity_differences
+from ohgw.store.study_dir import redacted_settings
+from ohgw.store.study_dir import upgrade_settings
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines import engine_names
 from ohgw.study.engines import make_engine
@@ -38,11 +44,6 @@ from ohgw.study.plan import Study
 from ohgw.study.plan import validate
 from ohgw.study.summary import format_summary
 from ohgw.study.summary import summarise
-from ohgw.study_dir import CONFIG_KEY
-from ohgw.study_dir import RESULTS_CSV
-from ohgw.study_dir import identity_differences
-from ohgw.study_dir import redacted_settings
-from ohgw.study_dir import upgrade_settings
 from ohgw.warmstart import HyperGradientWarning
 
 
@@ -50,7 +51,6 @@ def run_study(
     config: StudyConfig,
     progress: bool = True,
     echo: Callable[[str], Any] = print,
-    write_report_at_end: bool = False,
     engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) a study; return the summary per variant.
@@ -58,7 +58,7 @@ def run_study(
     ``engine`` replaces the one ``config.engine`` names (e.g. an Optuna worker that starts no
     further workers). The warm start's warnings about uninformative hyper-gradients (momentum
     after one SGD step) are silenced here: they would repeat for every trial, and the docs state
-    them once.
+    them once. The report is asked for by the caller (``ohgw study`` writes one at the end).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HyperGradientWarning)
@@ -73,11 +73,6 @@ def run_study(
                 table = run_pairs(study, engine, progress, echo)
         finally:
             torch.set_num_threads(threads)
-    if write_report_at_end:
-        from ohgw.analysis.report import write_report
-
-        md, html = write_report(study.directory, tau=study.tau)
-        echo(f"Report: {md} and {html}")
     return table
 
 
@@ -186,12 +181,16 @@ def claim_directory(store: Store, study: Study) -> None:
     """Bind the directory to this study (atomically); refuse to mix a different one into it.
 
     The stored identity may be of an older version (renamed settings, settings added since):
-    it is compared in today's names (:func:`ohgw.study_dir.identity_differences`). A storage
-    password that an older version stored in it is masked now (nothing else is rewritten)."""
+    it is compared in today's names (:func:`ohgw.store.study_dir.identity_differences`). A storage
+    password that an older version stored in it is masked now (nothing else is rewritten). The
+    benchmark's metric and mode are recorded for the analysis."""
     store.claim(CONFIG_KEY, study.identity(), identity_differences, upgrade_settings)
     stored = store.get_meta(CONFIG_KEY)
     if isinstance(stored, dict) and redacted_settings(stored) != stored:
         store.update_meta(CONFIG_KEY, redacted_settings)
+    metric = {"metric": study.benchmark.metric, "mode": study.benchmark.mode}
+    if store.get_meta(METRIC_KEY) != metric:  # what the analysis reads instead of a benchmark
+        store.put_meta(METRIC_KEY, metric)
 
 
 def _finish(study: Study, store: Store, failing: bool = False) -> None:

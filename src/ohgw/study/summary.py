@@ -15,8 +15,8 @@ from ohgw.analysis.overview import demonstration_note
 from ohgw.analysis.overview import overview
 from ohgw.analysis.overview import overview_table
 from ohgw.store import Store
+from ohgw.store.study_dir import RESULTS_CSV
 from ohgw.study.plan import Study
-from ohgw.study_dir import RESULTS_CSV
 
 
 def summarise(store: Store, study: Study) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from ohgw.study.engines.optuna_paired import study_name
 from ohgw.study.engines.optuna_paired import suggest
 from ohgw.study.pair import Pair
 from ohgw.study.pair import TrialTemplate
-from ohgw.study.pair import unit_row
+from ohgw.study.pair import store_row
 from ohgw.study.plan import Study
 from ohgw.trial import run_trial
 
@@ -195,7 +195,7 @@ class OptunaPair:
                 report = {k: v for k, v in unit.items() if k not in ("t_start", "t_end")}
                 start, end = unit["t_start"] - t0, unit["t_end"] - t0
                 rows.append(
-                    unit_row(
+                    store_row(
                         report,
                         label=self.variant.label,
                         seed=self.seed,

@@ -35,15 +35,6 @@ class PackedEngine(SimulatedEngine):
 
     name = "packed"
 
-    def check(self, study: Study) -> None:
-        super().check(study)
-        pack = study.config.pack
-        if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
-            raise ValueError(
-                f"The value of `pack` is {pack!r}, but engine=packed needs an int >= 1 "
-                "(the trials trained as one model, e.g. pack=32)."
-            )
-
     def run_pair(self, study: Study, pair: Pair, store: Store, progress: Progress):
         summaries: list[dict[str, Any]] = []
         self.run_pairs(study, [pair], store, progress, lambda _p, s: summaries.append(s))

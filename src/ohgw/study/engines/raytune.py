@@ -57,7 +57,7 @@ from ohgw.schedulers.ray_pasha import TRIAL_KEY
 from ohgw.schedulers.ray_pasha import RayPASHA
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.space import SearchSpace
-from ohgw.store_files import remove_tree
+from ohgw.store.files import remove_tree
 from ohgw.study.config import StudyConfig
 from ohgw.study.engines.wallclock import STALE_CHECKPOINTS
 from ohgw.study.engines.wallclock import WallClockEngine
@@ -65,8 +65,8 @@ from ohgw.study.engines.wallclock import assign_workers
 from ohgw.study.pair import Pair
 from ohgw.study.pair import TrialTemplate
 from ohgw.study.pair import safe_name
+from ohgw.study.pair import store_row
 from ohgw.study.pair import trial_seed
-from ohgw.study.pair import unit_row
 from ohgw.study.plan import Study
 from ohgw.trial import run_trial
 
@@ -300,7 +300,7 @@ def _rows(
         end = report["end"] - t0
         if end > budget or key in rows:
             continue
-        rows[key] = unit_row(
+        rows[key] = store_row(
             row,
             label=label,
             seed=seed,

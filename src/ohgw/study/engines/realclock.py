@@ -40,7 +40,7 @@ from syne_tune.tuner_callback import TunerCallback
 from ohgw.schedulers.synetune import MAX_RESOURCE_ATTR
 from ohgw.schedulers.synetune import RESOURCE_ATTR
 from ohgw.schedulers.synetune import SCHEDULERS
-from ohgw.store_files import remove_tree
+from ohgw.store.files import remove_tree
 from ohgw.study.config import SCHEDULER_ALIASES
 from ohgw.study.engines.wallclock import STALE_CHECKPOINTS
 from ohgw.study.engines.wallclock import WallClockEngine
@@ -48,7 +48,7 @@ from ohgw.study.engines.wallclock import assign_workers
 from ohgw.study.pair import Pair
 from ohgw.study.pair import TrialTemplate
 from ohgw.study.pair import safe_name
-from ohgw.study.pair import unit_row
+from ohgw.study.pair import store_row
 from ohgw.study.plan import Study
 from ohgw.trial import run_trial
 
@@ -198,7 +198,7 @@ def _rows(
         if end > budget or key in rows:
             continue
         started = max([0.0, *(s - t0 for s in recorder.starts.get(trial_id, []) if s - t0 <= end)])
-        rows[key] = unit_row(
+        rows[key] = store_row(
             report,
             label=label,
             seed=seed,

@@ -28,6 +28,7 @@ from ohgw.benchmarks.base import Benchmark
 from ohgw.schedulers.base import Decision
 from ohgw.schedulers.base import Scheduler
 from ohgw.schedulers.synetune import SCHEDULERS
+from ohgw.settings import DEFAULTS
 from ohgw.store import Store
 from ohgw.study.config import SCHEDULER_ALIASES
 from ohgw.study.config import StudyConfig
@@ -36,7 +37,7 @@ from ohgw.study.engines.base import Progress
 from ohgw.study.pair import Pair
 from ohgw.study.pair import TrialTemplate
 from ohgw.study.pair import safe_name
-from ohgw.study.pair import unit_row
+from ohgw.study.pair import store_row
 from ohgw.study.plan import Study
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
@@ -44,14 +45,15 @@ from ohgw.trial import run_trial
 
 @dataclass(frozen=True)
 class Clock:
-    """How the simulation turns a unit into time."""
+    """How the simulation turns a unit into time; each field is the study setting of its name
+    (:data:`ohgw.settings.SETTINGS`), with its default."""
 
-    workers: int = 4
-    budget: float = 3600.0  # simulated seconds per (variant, seed)
-    cost: str = "flops"  # "flops" (deterministic) or "measured" (compute seconds)
-    flops_per_second: float = 5e10  # about this project's 2-core CPU on the mini presets
-    warm_charge: float = 1.0  # "flops": the warm start's FLOPs are charged times this
-    max_trials: int | None = None  # once this many have started, the scheduler is not asked
+    workers: int = DEFAULTS["workers"]
+    budget: float = DEFAULTS["budget"]  # simulated seconds per (variant, seed)
+    cost: str = DEFAULTS["cost"]  # "flops" (deterministic) or "measured" (compute seconds)
+    flops_per_second: float = DEFAULTS["flops_per_second"]
+    warm_charge: float = DEFAULTS["warm_charge"]  # "flops": the warm start's FLOPs times this
+    max_trials: int | None = DEFAULTS["max_trials"]  # once this many started, none is asked
 
 
 def unit_cost(row: dict[str, Any], previous: dict[str, Any] | None, clock: Clock) -> float:
@@ -94,14 +96,7 @@ class SimulatedEngine(Engine):
 
 def clock_of(config: StudyConfig) -> Clock:
     """The simulated clock a study's settings describe."""
-    return Clock(
-        config.workers,
-        config.budget,
-        config.cost,
-        config.flops_per_second,
-        config.warm_charge,
-        config.max_trials,
-    )
+    return Clock(**{name: getattr(config, name) for name in Clock.__dataclass_fields__})
 
 
 def checkpoint_dir(directory: Path, pair: Pair) -> Path:
@@ -175,7 +170,7 @@ def simulation(
         cost = charged if charged is not None else unit_cost(report, last_row.get(trial_id), clock)
         if clock.cost == "flops":
             known_cost.setdefault(level == 1, cost)
-        return unit_row(
+        return store_row(
             report,
             label=label,
             seed=seed,

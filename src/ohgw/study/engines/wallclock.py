@@ -24,7 +24,7 @@ STALE_CHECKPOINTS = (
     "it holds an earlier run's trial checkpoints, and a trial of the new run would resume one "
     "and report only the units after it"
 )
-"""Why a pair's old folder must go before it starts over (``ohgw.store_files.remove_tree``)."""
+"""Why a pair's old folder must go before it starts over (``ohgw.store.files.remove_tree``)."""
 
 
 class WallClockEngine(Engine):

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from ohgw.store_rows import row_name
+from ohgw.store.rows import row_name
 
 SHOWN = 5  # damaged rows named one by one; the rest counted
 _DAMAGE = ("malformed", "not a database", "could not decode", "expecting", "delimiter")

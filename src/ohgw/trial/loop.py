@@ -3,7 +3,8 @@ time, with a report after each unit and a checkpoint to resume from.
 
 It knows nothing of schedulers: a caller passes a ``report`` callable (a syne-tune ``Reporter``,
 a list's ``append``, a simulated clock) and may stop the trial by returning ``False`` from it.
-Runnable in-process (``run_trial``) or as a process (``ohgw trial SPEC.json``).
+Runnable in-process (``run_trial``) or as a process (``ohgw trial SPEC.json``,
+:mod:`ohgw.trial.cli`).
 
 Paired seeds: theta_0 comes from ``seed`` alone, the training data order from ``seed`` alone, and
 the warm start draws its own batches and leaves torch's RNG as it found it, so trial ``seed``
@@ -12,19 +13,12 @@ trains on the same data in the same order with or without a warm start.
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import time
 import warnings
 from collections.abc import Callable
-from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import field
-from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,113 +26,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
-from ohgw.hypergrad import Forward
-from ohgw.hypergrad import Lookahead
-from ohgw.hypergrad import Objective
-from ohgw.trial_checkpoint import CHECKPOINT_FILE
-from ohgw.trial_checkpoint import CheckpointWarning
-from ohgw.trial_checkpoint import DamagedCheckpoint
-from ohgw.trial_checkpoint import load_checkpoint
-from ohgw.trial_checkpoint import save_checkpoint
-from ohgw.warmstart import check_step_settings
+from ohgw.trial.checkpoint import CheckpointWarning
+from ohgw.trial.checkpoint import DamagedCheckpoint
+from ohgw.trial.checkpoint import load_checkpoint
+from ohgw.trial.checkpoint import save_checkpoint
+from ohgw.trial.settings import TrialSpec
 from ohgw.warmstart import warm_start
 
-__all__ = [
-    "CHECKPOINT_FILE",
-    "TrialSpec",
-    "WarmStartSettings",
-    "evaluate_unit",
-    "load_checkpoint",
-    "main",
-    "open_state",
-    "run_trial",
-    "save_checkpoint",
-    "start_state",
-    "unit_row",
-]
 Report = Callable[[dict[str, Any]], Any]
-
-
-@dataclass(frozen=True)
-class WarmStartSettings:
-    """How a trial warm-starts; ``mode="none"`` is the baseline."""
-
-    mode: str = "none"
-    eta_h: float = 1e-3
-    steps: int = 1
-    objective: str = "lookahead"  # or "forward"
-    inner_steps: int = 1
-    held_out: bool = False
-    first_order: bool = False
-    grad_batches: int = 1
-    hypergrad: str = "auto"  # Lookahead's method: "auto" (lean for K=1), "lean" or "graph"
-
-    def __post_init__(self) -> None:
-        # Checked here, not only when a trial runs: a study must refuse them before it writes.
-        check_step_settings(self.mode, self.eta_h, self.steps, self.grad_batches)
-        if self.objective == "lookahead":  # refuses inner_steps < 1, an unknown hypergrad
-            Lookahead(inner_steps=self.inner_steps, method=self.hypergrad)  # type: ignore[arg-type]
-        if self.objective not in ("lookahead", "forward"):
-            raise ValueError(
-                f"The value of `objective` is {self.objective!r}, "
-                "but must be 'lookahead' or 'forward'."
-            )
-
-    def objective_for(self, benchmark: Benchmark) -> Objective:
-        if self.objective == "forward":
-            return Forward()
-        return Lookahead(
-            inner_steps=self.inner_steps,
-            held_out=self.held_out,
-            outer_loss=benchmark.eval_loss if self.held_out else None,
-            first_order=self.first_order,
-            method=self.hypergrad,  # type: ignore[arg-type]
-        )
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """Everything that defines a trial. ``max_resource`` may grow between resumptions."""
-
-    benchmark: str
-    config: Mapping[str, Any]
-    seed: int
-    max_resource: int
-    warm_start: WarmStartSettings = field(default_factory=WarmStartSettings)
-    benchmark_options: Mapping[str, Any] = field(default_factory=dict)
-    checkpoint_dir: str | None = None
-    device: str = "cpu"
-    report_test: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"The value of `seed` is {self.seed!r}, but must be an int >= 0.")
-        if not isinstance(self.max_resource, int) or self.max_resource < 1:
-            raise ValueError(
-                f"The value of `max_resource` is {self.max_resource!r}, but must be an int >= 1."
-            )
-        if isinstance(self.warm_start, Mapping):
-            object.__setattr__(self, "warm_start", WarmStartSettings(**self.warm_start))
-
-    def identity(self) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed by this spec."""
-        out = self.to_dict()
-        for key in ("max_resource", "checkpoint_dir", "device", "report_test"):
-            out.pop(key)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["config"], out["benchmark_options"] = dict(self.config), dict(self.benchmark_options)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrialSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown trial spec field(s) {unknown}; known: {sorted(known)}.")
-        return cls(**data)
 
 
 def run_trial(
@@ -172,7 +67,7 @@ def run_trial(
         val, test, diverged = evaluate_unit(spec, benchmark, model, state, mean_loss)
         state["compute_seconds"] += time.perf_counter() - start
         state["train_steps"] += benchmark.batches_per_unit()
-        row = unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged)
+        row = unit_report(spec, benchmark, state, level, val, test, mean_loss, diverged)
         reports.append(row)
         save_checkpoint(spec, state)
         if report is not None and level > seen and report(dict(row)) is False:
@@ -236,6 +131,7 @@ def evaluate_unit(
 
 
 def start_state(spec: TrialSpec, benchmark: Benchmark) -> dict[str, Any]:
+    """A fresh trial's state: theta_0 from the seed, the warm start applied, no unit trained."""
     torch.manual_seed(spec.seed)
     model = benchmark.build_model()
     settings = spec.warm_start
@@ -291,7 +187,19 @@ def _train_unit(benchmark, model, optimizer, stream, state) -> float:
     return (total / benchmark.batches_per_unit()).item()
 
 
-def unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> dict[str, Any]:
+def unit_report(
+    spec: TrialSpec,
+    benchmark: Benchmark,
+    state: dict[str, Any],
+    level: int,
+    val: float,
+    test: float,
+    mean_loss: float,
+    diverged: bool,
+) -> dict[str, Any]:
+    """What a trial reports after unit ``level``: its metrics, status, cost counters (FLOPs,
+    seconds, peak memory) and the warm start's psi before and after; a study's store row is
+    this plus where and when it ran (:func:`ohgw.study.pair.store_row`)."""
     record = state["warm_record"]
     on_cuda = benchmark.device.type == "cuda"
     peak = (
@@ -321,28 +229,3 @@ def unit_row(spec, benchmark, state, level, val, test, mean_loss, diverged) -> d
         row[f"psi.{name}"] = record["psi_after"][name]
         row[f"hp.{name}"] = state["config"][name]
     return row
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``ohgw trial SPEC.json``: run a trial as a process, one JSON report per line."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="ohgw trial", description=main.__doc__)
-    parser.add_argument("spec", help="a JSON file with the TrialSpec fields")
-    parser.add_argument("--reporter", choices=["json", "syne-tune"], default="json")
-    args = parser.parse_args(argv)
-    spec = TrialSpec.from_dict(json.loads(Path(args.spec).read_text()))
-    if args.reporter == "syne-tune":
-        from syne_tune import Reporter
-
-        reporter = Reporter()
-
-        def report(row: dict[str, Any]) -> None:
-            reporter(**row)
-    else:
-
-        def report(row: dict[str, Any]) -> None:
-            print("[ohgw-report] " + json.dumps(row), flush=True)
-
-    run_trial(spec, report)
-    return 0

@@ -2,7 +2,8 @@
 
 A study directory's store (:mod:`ohgw.store`) keeps the study's settings (its identity, under the
 metadata key ``config``) and the rows of its (variant, seed) pairs. Settings were renamed over
-time; :func:`upgrade_settings` reads a stored identity of any version in today's names, so that a
+time; :func:`upgrade_settings` reads a stored identity of any version in today's names (the
+renames and the values older stores ran with are in :data:`ohgw.settings.SETTINGS`), so that a
 study begun before a rename can be continued and reported. Below both ``ohgw.study`` and
 ``ohgw.analysis``; imports neither.
 """
@@ -14,34 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ohgw.settings import LEGACY_DEFAULTS
+from ohgw.settings import NOT_IDENTITY
+from ohgw.settings import RENAMED
+from ohgw.settings import SECRET_SETTINGS
 from ohgw.storage_url import redact
 from ohgw.storage_url import without_password
-from ohgw.store import FILENAME
-from ohgw.store import Store
+from ohgw.store.database import FILENAME
+from ohgw.store.database import Store
 
 RESULTS_CSV = "results.csv"
 CONFIG_KEY = "config"  # the store's metadata key of the study's identity
+METRIC_KEY = "metric"
+"""The store's metadata key of the benchmark's metric: ``{"metric": name, "mode": "max"|"min"}``,
+recorded by the study so that the analysis never builds a benchmark to learn it."""
 MODES = {"accuracy": "max", "perplexity": "min"}
-NOT_IDENTITY = ("directory", "shard")
-"""Settings that never bind a directory: where it is spelled from, and which part runs."""
-RENAMED = {"clock": "engine"}
-"""Old setting -> its new name (the old name is still read, with a ``FutureWarning``)."""
-LEGACY_DEFAULTS: dict[str, Any] = {
-    "engine": "simulated",
-    "ray_address": None,
-    "optuna_storage": None,
-    # A store written before the hyper-gradient path was a setting ran the full graph.
-    "hypergrad": "graph",
-    "pack": 8,  # read only by engine=packed, which no older store ran
-    "warm_charge": 1.0,  # the warm start's FLOPs charged as counted
-    "max_trials": None,  # trials were limited by the budget only
-}
-"""Settings added after a study could have been stored: the value an older store ran with.
-
-A key absent from a stored identity compares equal to its value here. A new setting whose
-default changes what a study computes must add the value the older code ran with."""
-SECRET_SETTINGS = ("optuna_storage", "ray_address", "address")
-"""Settings that may be URLs with a password: stored and shown redacted, compared without it."""
+"""The modes of the metrics that stores written before ``METRIC_KEY`` existed can hold."""
 Runs = dict[str, dict[int, list[dict[str, Any]]]]
 
 
@@ -139,6 +128,7 @@ def load_study(study_dir: str | Path) -> StudyData:
         raise ValueError(f"{directory} holds no study: {FILENAME} is missing.")
     with Store(directory, readonly=True) as store:
         config = store.get_meta(CONFIG_KEY)
+        recorded = store.get_meta(METRIC_KEY)
         done = store.done()
         rows = store.rows()
     if config is None:
@@ -151,10 +141,11 @@ def load_study(study_dir: str | Path) -> StudyData:
     )
     runs, left_out = group_runs(rows, config["variants"], done, missing)
     metric = rows[0]["metric"] if rows else "accuracy"
-    if metric in MODES:
-        mode = MODES[metric]
-    else:
-        from ohgw.benchmarks.base import make_benchmark
-
-        mode = make_benchmark(config["benchmark"], **config["benchmark_options"]).mode
+    mode = (recorded or {}).get("mode") or MODES.get(metric)
+    if mode is None:
+        raise ValueError(
+            f"{directory / FILENAME} does not say whether its metric {metric!r} is better "
+            f"higher or lower: it records no `{METRIC_KEY}` (stores before it was recorded knew "
+            f"only {sorted(MODES)}); continue the study with `ohgw study` to record it."
+        )
     return StudyData(directory, config, runs, metric, mode, sorted(left_out))

@@ -24,12 +24,8 @@ out; nothing intact is changed by a failure.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
-import os
 import sqlite3
-import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -37,37 +33,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ohgw.store_errors import StoreConflict
-from ohgw.store_errors import StoreError
-from ohgw.store_errors import describe
-from ohgw.store_files import abandoned
-from ohgw.store_files import fsync_directory
-from ohgw.store_files import temporary_name
-from ohgw.store_files import write_whole
-from ohgw.store_rows import MEASURED
-from ohgw.store_rows import ROW_KEY
-from ohgw.store_rows import canonical_json
-from ohgw.store_rows import check_row
-from ohgw.store_rows import content
-from ohgw.store_rows import csv_cell
-from ohgw.store_rows import row_digest
-from ohgw.store_rows import row_name
-
-__all__ = ["FILENAME", "MEASURED", "ROW_KEY", "Store", "StoreConflict", "StoreError", "write_csv"]
+from ohgw.store.errors import StoreConflict
+from ohgw.store.errors import StoreError
+from ohgw.store.errors import describe
+from ohgw.store.rows import MEASURED
+from ohgw.store.rows import ROW_KEY
+from ohgw.store.rows import canonical_json
+from ohgw.store.rows import check_row
+from ohgw.store.rows import content
+from ohgw.store.rows import row_digest
+from ohgw.store.rows import row_name
+from ohgw.store.rows import write_csv
+from ohgw.store.sqlite_file import SCHEMA_VERSION
+from ohgw.store.sqlite_file import connect
+from ohgw.store.sqlite_file import create_whole
+from ohgw.store.sqlite_file import open_readonly
+from ohgw.store.sqlite_file import refuse_empty
+from ohgw.store.sqlite_file import set_wal
 
 FILENAME = "results.sqlite"
-_SCHEMA_VERSION = 2  # 2: rows carry a checksum (``digest``); 1: without
-_BUSY_TIMEOUT = 60.0  # seconds a connection waits for another one's lock
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rows (
-    variant TEXT NOT NULL, seed INTEGER NOT NULL, trial_id INTEGER NOT NULL,
-    resource INTEGER NOT NULL, data TEXT NOT NULL, digest TEXT,
-    PRIMARY KEY (variant, seed, trial_id, resource)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS done (
-    variant TEXT NOT NULL, seed INTEGER NOT NULL, summary TEXT NOT NULL,
-    PRIMARY KEY (variant, seed)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-"""
 _WHERE_KEY = "variant = ? AND seed = ? AND trial_id = ? AND resource = ?"
 _after_claim_read: Callable[[], None] | None = None
 """Tests only: called inside :meth:`Store.claim` between its read and its write."""
@@ -89,21 +73,19 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._failed = False  # a StoreError was raised: close() then writes nothing
         with self._errors("open"):
-            self._refuse_empty()
+            refuse_empty(self.path, readonly)
             if readonly:
-                self._conn = self._open_readonly()
+                self._conn = open_readonly(self.path)
             else:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._create_whole()
-                self._conn = sqlite3.connect(
-                    self.path, isolation_level=None, timeout=_BUSY_TIMEOUT
-                )
+                create_whole(self.path)
+                self._conn = connect(self.path)
             try:
                 if not readonly:
                     self._conn.execute("PRAGMA synchronous=FULL")
                 self._check_schema()  # before the WAL switch: a file not ours is not written
                 if not readonly:
-                    self._set_wal()
+                    set_wal(self._conn)
             except BaseException:
                 self._failed = True  # closed without the checkpoint and mode switch
                 self.close()
@@ -111,73 +93,11 @@ class Store:
 
     # -- opening -------------------------------------------------------------------------------
 
-    def _refuse_empty(self) -> None:
-        """A 0-byte store (with no WAL content) held a study that was lost: never a new one."""
-        wal = self.path.with_name(self.path.name + "-wal")
-        with contextlib.suppress(FileNotFoundError):
-            if self.path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size):
-                raise StoreError(self.path, "empty")
-        if self.readonly and not self.path.is_file():
-            raise StoreError(self.path, "missing")
-
-    def _create_whole(self) -> None:
-        """Build the schema in a file of this process's own and hard-link it to the final name
-        (atomic: another shard that links first wins, and its store is kept)."""
-        for stale in self.directory.glob(f".{FILENAME}.*.new"):
-            if abandoned(stale):
-                stale.unlink(missing_ok=True)
-        if self.path.exists():
-            return
-        building = temporary_name(self.path, ".new")
-        try:
-            conn = sqlite3.connect(building, isolation_level=None)
-            try:
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-            with contextlib.suppress(FileExistsError):
-                os.link(building, self.path)
-                fsync_directory(self.directory)
-        finally:
-            building.unlink(missing_ok=True)
-
-    def _open_readonly(self) -> sqlite3.Connection:
-        uri = self.path.resolve().as_uri()
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
-        try:
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            conn.close()
-            wal = self.path.with_name(self.path.name + "-wal")
-            if wal.exists() and wal.stat().st_size:
-                raise  # immutable=1 would miss the WAL's committed rows
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
-
-    def _set_wal(self) -> None:
-        # Processes opening (or closing) a store at once: SQLite answers "locked" at once,
-        # without waiting for the busy timeout, to all but one connection switching the mode.
-        deadline = time.monotonic() + _BUSY_TIMEOUT
-        while True:
-            try:
-                self.conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
     def _check_schema(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {t for (t,) in self.conn.execute("SELECT name FROM sqlite_master")}
-        if not {"rows", "done", "meta"} <= tables or version not in (1, _SCHEMA_VERSION):
-            if version > _SCHEMA_VERSION:
+        if not {"rows", "done", "meta"} <= tables or version not in (1, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise StoreError(self.path, "version", f"schema version {version}")
             raise StoreError(self.path, "foreign", f"tables {sorted(tables)}, version {version}")
         columns = {c[1] for c in self.conn.execute("PRAGMA table_info(rows)")}
@@ -185,7 +105,7 @@ class Store:
             with self._transaction():  # version 1: its rows stay unverified (no checksum)
                 if "digest" not in {c[1] for c in self.conn.execute("PRAGMA table_info(rows)")}:
                     self.conn.execute("ALTER TABLE rows ADD COLUMN digest TEXT")
-                self.conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             columns.add("digest")
         self._digest_column = "digest" if "digest" in columns else "NULL"
 
@@ -475,24 +395,3 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def write_csv(
-    path: str | Path, rows: Iterable[Mapping[str, Any]], exclude: Iterable[str] = ()
-) -> Path:
-    """Write ``rows`` (in the order given) as one deterministic CSV: ``ROW_KEY``, then the other
-    fields sorted, ``exclude`` left out. Written whole and flushed to disk before it replaces
-    ``path`` (:func:`ohgw.store_files.write_whole`); partial files that dead processes left,
-    today's names and older versions' (``results.csv<random>.partial``), are removed."""
-    path = Path(path)
-    rows = list(rows)
-    fields = {f for row in rows for f in row} - set(ROW_KEY) - set(exclude)
-    columns = [*ROW_KEY, *sorted(fields)]
-    text = io.StringIO(newline="")
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([csv_cell(row.get(c)) for c in columns] for row in rows)
-    for stale in path.parent.glob(f"{path.name}*.partial"):
-        if abandoned(stale):
-            stale.unlink(missing_ok=True)
-    return write_whole(path, text.getvalue().encode("utf-8"))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ohgw.benchmarks.base import Benchmark
-from ohgw.store_files import write_whole
+from ohgw.store.files import write_whole
 
 
 class TrialSpec(Protocol):

@@ -2,16 +2,24 @@
 
 A row is keyed by :data:`ROW_KEY`; its other fields are scalars stored as canonical JSON (sorted
 keys, floats by ``repr`` so they round-trip exactly, NaN and infinities included), with a
-checksum of its deterministic content: everything but :data:`MEASURED`.
+checksum of its deterministic content: everything but :data:`MEASURED`. Rows are exported as one
+deterministic CSV (:func:`write_csv`).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import numbers
+from collections.abc import Iterable
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from ohgw.store.files import abandoned
+from ohgw.store.files import write_whole
 
 ROW_KEY = ("variant", "seed", "trial_id", "resource")
 MEASURED = ("compute_seconds", "warm_seconds", "peak_memory_bytes")
@@ -88,3 +96,24 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_csv(
+    path: str | Path, rows: Iterable[Mapping[str, Any]], exclude: Iterable[str] = ()
+) -> Path:
+    """Write ``rows`` (in the order given) as one deterministic CSV: ``ROW_KEY``, then the other
+    fields sorted, ``exclude`` left out. Written whole and flushed to disk before it replaces
+    ``path`` (:func:`ohgw.store.files.write_whole`); partial files that dead processes left,
+    today's names and older versions' (``results.csv<random>.partial``), are removed."""
+    path = Path(path)
+    rows = list(rows)
+    fields = {f for row in rows for f in row} - set(ROW_KEY) - set(exclude)
+    columns = [*ROW_KEY, *sorted(fields)]
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(row.get(c)) for c in columns] for row in rows)
+    for stale in path.parent.glob(f"{path.name}*.partial"):
+        if abandoned(stale):
+            stale.unlink(missing_ok=True)
+    return write_whole(path, text.getvalue().encode("utf-8"))
