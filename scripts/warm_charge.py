@@ -14,7 +14,7 @@ warms the process up (data, kernels, FLOP counting) and is not counted.
     python scripts/warm_charge.py --benchmark cifar10-mini --hypergrad graph --rounds 5 --threads 1
 
 Write the factor into a study file as ``warm_charge`` (it is fixed there, so the study stays
-deterministic); commit this script's output beside it (``scripts/measure.sh``).
+deterministic); commit this script's output beside it (``perf/measure.sh``).
 """
 
 from __future__ import annotations
