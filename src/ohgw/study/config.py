@@ -64,7 +64,7 @@ class StudyConfig:
     cost: str = "flops"  # simulated engine: "flops" (deterministic) or "measured"
     flops_per_second: float = 6e10  # a simulated second is about a real second here (mini)
     # simulated engine, cost flops: the warm start's FLOPs are charged times this factor. 1
-    # charges them as counted; a factor measured once (scripts/warm_charge.py) makes the charge
+    # charges them as counted; a factor measured once (ohgw.measure.warm_charge) makes the charge
     # follow wall time (the counter sees matmuls and convolutions only) and stay deterministic.
     warm_charge: float = 1.0
     pack: int = 8  # engine packed: trials trained as one vectorised model (docs/studies.md)
