@@ -1,22 +1,17 @@
 """How closely the lean K=1 lookahead (``method="lean"``) agrees with the double-backward graph.
 
-On the tests' problems (tests/problems.py: a small CNN with BatchNorm, SGD heavy-ball and
-Nesterov, real CIFAR-10 images; a tiny GPT with AdamW, real text), in float64 and float32, the
-relative difference |lean - graph| / |graph| of each hyper-gradient coordinate. Coordinates that
-are zero in exact arithmetic (heavy-ball momentum, AdamW's betas after one step) are shown as
-absolute differences.
+On the tests' problems (:mod:`ohgw.testing.problems`: a small CNN with BatchNorm, SGD
+heavy-ball and Nesterov, real CIFAR-10 images; a tiny GPT with AdamW, real text), in float64 and
+float32, the relative difference |lean - graph| / |graph| of each hyper-gradient coordinate.
+Coordinates that are zero in exact arithmetic (heavy-ball momentum, AdamW's betas after one step)
+are shown as absolute differences.
 
     python perf/lookahead_agreement.py
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from ohgw import SGD
 from ohgw import AdamW
@@ -25,16 +20,16 @@ from ohgw.data import find
 from ohgw.data import load_cifar10
 from ohgw.hypergrad import Problem
 from ohgw.hypergrad import hypergradient
-from problems import LM_CONFIG
-from problems import LM_SPACE
-from problems import VISION_CONFIG
-from problems import VISION_SPACE
-from problems import lm_batches
-from problems import lm_loss
-from problems import make_cnn
-from problems import make_gpt
-from problems import vision_batches
-from problems import vision_loss
+from ohgw.testing.problems import LM_CONFIG
+from ohgw.testing.problems import LM_SPACE
+from ohgw.testing.problems import VISION_CONFIG
+from ohgw.testing.problems import VISION_SPACE
+from ohgw.testing.problems import lm_batches
+from ohgw.testing.problems import lm_loss
+from ohgw.testing.problems import make_cnn
+from ohgw.testing.problems import make_gpt
+from ohgw.testing.problems import vision_batches
+from ohgw.testing.problems import vision_loss
 
 EXACT_ZERO = {"momentum", "beta1", "beta2"}  # with one step from zero state
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import math
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -76,12 +76,8 @@ def test_example_under_a_real_syne_tune_tuner(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # the tuner leaves a std.out in the working directory
     monkeypatch.setenv("SYNETUNE_FOLDER", str(tmp_path))
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
-    spec = importlib.util.spec_from_file_location(
-        "launch", EXAMPLE.with_name("syne_tune_launch.py")
-    )
-    launch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launch)
-    tuner = launch.launch(trials=2)
+    launch = runpy.run_path(str(EXAMPLE.with_name("syne_tune_launch.py")))["launch"]
+    tuner = launch(trials=2)
     assert tuner.tuning_status.num_trials_finished >= 2
 
 
