@@ -1,4 +1,4 @@
-"""ohgw.analysis.published_from_report: the committed study.json files are what it recovers from
+"""ohgw.measure.published_from_report: the committed study.json files are what it recovers from
 the study file, the rows and the report committed beside them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ohgw.analysis import published_from_report
+from ohgw.measure import published_from_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
