@@ -16,6 +16,7 @@ import statistics
 from ohgw.analysis.evidence import analyse
 from ohgw.analysis.figures import load_study
 from ohgw.benchmarks.base import make_benchmark
+from ohgw.study_dir import StudyData
 
 
 def _ci(d: dict | None, key: str, scale: float, unit: str) -> str:
@@ -25,7 +26,7 @@ def _ci(d: dict | None, key: str, scale: float, unit: str) -> str:
     return text + ("" if math.isnan(d["p_value"]) else f", p = {d['p_value']:.2g}")
 
 
-def _move(study, label: str) -> float:
+def _move(study: StudyData, label: str) -> float:
     """Median over trials of |psi - psi0| / range (the unit cube's length)."""
     benchmark = make_benchmark(study.config["benchmark"], **study.config["benchmark_options"])
     low, high = benchmark.space.psi_bounds()

@@ -32,6 +32,7 @@ from ohgw.study.config import StudyConfig
 
 
 def settings(name: str) -> dict:
+    """The study's settings: ``studies/<name>.yaml`` over the defaults, as it ran."""
     data = yaml.safe_load(Path("studies", f"{name}.yaml").read_text(encoding="utf-8"))
     config = StudyConfig.from_dict(data).to_dict()
     for key in ("directory", "shard", "clock", "address"):
@@ -43,6 +44,7 @@ def settings(name: str) -> dict:
 
 
 def measured(report: str) -> dict[str, dict]:
+    """Per variant, the measured quantities of the report's "Cost and bias" table."""
     out = {}
     pattern = r"^\| (\S+) \| [\d.]+ % \| ([\d.]+) % \| (\d+) MiB \((\w+)\) \|"
     for label, share, mib, measure in re.findall(pattern, report, flags=re.M):

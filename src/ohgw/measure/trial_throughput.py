@@ -17,12 +17,13 @@ import warnings
 
 import torch
 
+from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.trial import TrialSpec
 from ohgw.trial import run_trial
 
 
-def plain_loop(benchmark, units: int, seed: int) -> None:
+def plain_loop(benchmark: Benchmark, units: int, seed: int) -> None:
     """Train and validate with plain PyTorch on the benchmark's tensors."""
     config = dict(benchmark.default_config)
     torch.manual_seed(seed)
@@ -63,7 +64,8 @@ def plain_loop(benchmark, units: int, seed: int) -> None:
                 _ = benchmark.evaluate(model, "val")
 
 
-def runner(benchmark, name: str, units: int, seed: int) -> None:
+def runner(benchmark: Benchmark, name: str, units: int, seed: int) -> None:
+    """Train ``units`` units of the default config through the trial runner."""
     spec = TrialSpec(
         name, benchmark.default_config, seed=seed, max_resource=units, report_test=False
     )
