@@ -225,9 +225,7 @@ def per_trial_unit(samples: list[dict], trials: int) -> dict[str, float]:
     }
 
 
-def table(
-    title: str, columns: dict[str, dict[str, float]], ratios: list[tuple[str, str]]
-) -> None:
+def table(title: str, columns: dict[str, dict[str, float]], ratios: list[tuple[str, str]]) -> None:
     """Rows: the parts and the total; columns: ms per trial-unit, then the ratios asked."""
     print(title + "".join(f"; ratio: {a} / {b}" for a, b in ratios))
     head = f"{'part':<18}" + "".join(f"{name:>20}" for name in columns)
