@@ -202,7 +202,7 @@ def run_child(trials: int, mode: str, args: argparse.Namespace, src: Path) -> li
         "--device", args.device, "--threads", str(args.threads),
     ]  # fmt: skip
     # This file, run by its path, so that it measures ``src``'s ohgw (an older commit's has no
-    # ohgw.measure); PYTHONSAFEPATH keeps this file's folder off the child's sys.path.
+    # ohgw.measure); PYTHONSAFEPATH keeps this file's folder off the child's import path.
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
