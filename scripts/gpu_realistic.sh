@@ -90,7 +90,7 @@ timeout 150 "$python" perf/packed_throughput.py --device "$device" "${throughput
 tflops=$(grep -o 'packed_tflops=[0-9.e+-]*' "$OUT/packed_throughput.txt" | tail -n 1 | cut -d= -f2)
 
 step "warm-start cost, ResNet-20 and the GPT (issue 15: CUDA allocation over a plain step)"
-PYTHON=$python MEASURE_DIR=$OUT timeout "$cost_limit" bash scripts/measure.sh \
+PYTHON=$python MEASURE_DIR=$OUT timeout "$cost_limit" bash perf/measure.sh \
   "warmstart_cost_$device" "$python" perf/warmstart_cost.py --device "$device" \
   --model resnet20 gpt "${cost[@]}" || echo "the warm-start cost failed"
 

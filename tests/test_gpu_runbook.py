@@ -4,7 +4,6 @@ sizes, so that its plumbing cannot break unseen between two lent GPUs."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,13 +14,11 @@ import numpy as np
 import pytest
 
 from ohgw.data import find
+from ohgw.datasets import cifar10_bundle as gpu_bundle
 from ohgw.datasets.cifar10 import load_cifar10_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_realistic.sh"
-spec = importlib.util.spec_from_file_location("gpu_bundle", ROOT / "scripts" / "gpu_bundle.py")
-gpu_bundle = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gpu_bundle)
 
 
 @pytest.fixture(scope="module")

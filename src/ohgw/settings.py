@@ -193,7 +193,7 @@ SETTINGS: tuple[Setting, ...] = (
         "> 0",
     ),
     # 1 charges the warm start's FLOPs as counted; a factor measured once
-    # (scripts/warm_charge.py) makes the charge follow wall time (the counter sees matmuls and
+    # (ohgw.measure.warm_charge) makes the charge follow wall time (the counter sees matmuls and
     # convolutions only) and stay deterministic.
     Setting(
         "warm_charge",

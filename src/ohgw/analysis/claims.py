@@ -25,7 +25,7 @@ Wilcoxon test can reach p < 0.05: 2/64; a bootstrap CI over fewer seeds is too c
   treated arm is worse with p < 0.05; holds if the CI's upper end is below 2 % of the baseline
   mean; else inconclusive.
 * Out-of-domain perplexity drops (language): on the picked configurations, retrained and
-  evaluated on another domain's text (``scripts/ood_perplexity.py``): holds if the CI of the
+  evaluated on another domain's text (``perf/ood_perplexity.py``): holds if the CI of the
   mean paired difference lies below 0 and p < 0.05; does not hold if it lies entirely above
   half the published drop (relative to the baseline mean); else inconclusive.
 * Variance (std of T@tau rises < 10 %): holds if the bootstrap CI of std(treated)/std(baseline)

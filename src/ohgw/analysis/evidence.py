@@ -4,26 +4,27 @@
 final metrics, normalised AUC, overhead, trial counts) and per treated variant the paired
 statistics the claims are judged on (:mod:`ohgw.analysis.claims`): T@tau's relative change, the
 std ratio with its bootstrap CI, final metrics, peak memory, the KL of the final psi with its
-permutation p, and the out-of-domain perplexity where ``scripts/ood_perplexity.py`` wrote it.
+permutation p, and the out-of-domain perplexity where ``perf/ood_perplexity.py`` wrote it
+(its file: :mod:`ohgw.analysis.ood`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ohgw.analysis import metrics as me
 from ohgw.analysis import stats as st
+from ohgw.analysis.ood import FILE as OOD_FILE
+from ohgw.analysis.ood import read_ood
 from ohgw.analysis.overview import display
 from ohgw.store.study_dir import StudyData
 from ohgw.variants import parse_variant
 
 N_PERM = 200  # label permutations of the KL test
-OOD_FILE = "ood_perplexity.txt"  # scripts/ood_perplexity.py's output, beside the study
 
 
 def _safe(what: dict[str, Any], key: str, compute: Any) -> None:
@@ -131,7 +132,7 @@ def analyse(study: StudyData, tau: float | None) -> dict[str, Any]:
     ood = read_ood(study.directory)
     for label, e in evidence.items():
         if ood is None:
-            e["ood_why"] = f"no {OOD_FILE} beside the study (scripts/ood_perplexity.py)"
+            e["ood_why"] = f"no {OOD_FILE} beside the study (perf/ood_perplexity.py)"
             continue
         seeds = sorted(set(ood.get(label, {})) & set(ood.get(e["baseline"], {})))
         if seeds:
@@ -140,19 +141,6 @@ def analyse(study: StudyData, tau: float | None) -> dict[str, Any]:
         else:
             e["ood_why"] = f"{OOD_FILE} holds no paired seeds of {label} and {e['baseline']}"
     return {"ran": ran, "summary": summary, "evidence": evidence, "tau": tau}
-
-
-def read_ood(directory: Path) -> dict[str, dict[int, float]] | None:
-    """Out-of-domain perplexity per variant and seed from ``OOD_FILE`` (None when absent)."""
-    path = Path(directory) / OOD_FILE
-    if not path.is_file():
-        return None
-    lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x and x[0] != "#"]
-    rows = [dict(zip(lines[0].split(","), x.split(","), strict=True)) for x in lines[1:]]
-    out: dict[str, dict[int, float]] = {}
-    for row in rows:
-        out.setdefault(row["variant"], {})[int(row["seed"])] = float(row["ood"])
-    return out
 
 
 def _memory(b: dict[str, Any] | None, t: dict[str, Any] | None) -> tuple[float | None, str]:

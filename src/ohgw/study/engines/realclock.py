@@ -140,7 +140,7 @@ def _tune(study: Study, pair: Pair, root: Path) -> list[dict[str, Any]]:
     remove_tree(root / name, STALE_CHECKPOINTS)
     recorder = _Recorder()
     # Relative paths (cwd = root, SYNETUNE_FOLDER = ".") keep spaces of the study path out of
-    # the trial command; PYTHONSAFEPATH keeps this package folder off the trial's sys.path.
+    # the trial command; PYTHONSAFEPATH keeps this package folder off the trial's import path.
     env = {"SYNETUNE_FOLDER": ".", "PYTHONSAFEPATH": "1"}
     if config.threads:  # the trial processes' torch threads (``workers`` of them share the CPU)
         env["OMP_NUM_THREADS"] = str(config.threads)

@@ -1,32 +1,27 @@
 """How far a language run's retrained validation perplexity drifts with the float rounding alone.
 
-``scripts/ood_perplexity.py`` retrains each picked run on the CPU; its validation perplexity
-agrees with the committed (GPU) one to within 0.05 per token except for a few runs. This
-retrains chosen (variant, seed) runs twice on the CPU with nothing changed but torch's thread
-count (1 and 2 threads sum in another order, so they round differently) and prints both beside
-the committed value: a run whose result moves with the thread count is sensitive to rounding,
-and its GPU and CPU trainings cannot be expected to agree either.
+``perf/ood_perplexity.py`` (:mod:`ohgw.measure.ood_perplexity`) retrains each picked run on
+the CPU; its validation perplexity agrees with the committed (GPU) one to within 0.05 per token
+except for a few runs. This retrains chosen (variant, seed) runs twice on the CPU with nothing
+changed but torch's thread count (1 and 2 threads sum in another order, so they round
+differently) and prints both beside the committed value: a run whose result moves with the
+thread count is sensitive to rounding, and its GPU and CPU trainings cannot be expected to agree
+either.
 
-    python scripts/retrain_drift.py --runs baseline:112 baseline:102 --out FILE
+    python perf/retrain_drift.py --runs baseline:112 baseline:102 --out FILE
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.util
-import platform
-import sys
 from pathlib import Path
 
 import torch
 
 from ohgw.analysis.published import read_rows
-
-_SCRIPT = Path(__file__).resolve().parent / "ood_perplexity.py"
-_spec = importlib.util.spec_from_file_location("ood_perplexity", _SCRIPT)
-ood = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ood)
+from ohgw.measure import ood_perplexity as ood
+from ohgw.measure.header import header_lines
+from ohgw.measure.header import this_command
 
 THREADS = (1, 2)
 
@@ -69,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"--runs {label}:{seed}: {args.rows} has no rows of that variant and seed"
             )
     hypergrad = ood.study_hypergrad(args.rows)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"# date: {now}",
-        f"# machine: {platform.machine()}, cpu",
-        f"# versions: python {platform.python_version()}, torch {torch.__version__}",
-        f"# command: python {' '.join(sys.argv)}",
+        *header_lines(this_command()),
         "# val perplexity per token: committed (the study's GPU run), then retrained on the CPU"
         " with 1 and 2 torch threads",
         "variant,seed,trial_id,resource,lr,beta1,committed_val,"

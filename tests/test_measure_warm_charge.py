@@ -1,18 +1,12 @@
-"""scripts/warm_charge.py: the warm start's seconds per FLOP over a unit's, from one trial."""
+"""ohgw.measure.warm_charge: the warm start's seconds per FLOP over a unit's, from one trial."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 from ohgw.benchmarks.base import make_benchmark
+from ohgw.measure import warm_charge
 from problems import TINY_CIFAR
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "warm_charge.py"
-spec = importlib.util.spec_from_file_location("warm_charge", SCRIPT)
-warm_charge = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(warm_charge)
 
 TINY = TINY_CIFAR
 

@@ -1,16 +1,14 @@
-"""scripts/retrain_drift.py: a bad run is refused before anything is trained or written."""
+"""ohgw.measure.retrain_drift: a bad run is refused before anything is trained or written."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from ohgw.measure import retrain_drift as drift
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("drift", ROOT / "scripts" / "retrain_drift.py")
-drift = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(drift)
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,15 @@
-"""scripts/ood_perplexity.py: the retraining follows the study's own settings."""
+"""ohgw.measure.ood_perplexity: the retraining follows the study's own settings."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from ohgw.measure import ood_perplexity as ood
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("ood", ROOT / "scripts" / "ood_perplexity.py")
-ood = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ood)
 
 
 def test_the_hyper_gradient_path_is_the_studys() -> None:

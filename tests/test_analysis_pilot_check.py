@@ -1,18 +1,14 @@
-"""scripts/pilot_check.py: a pilot's T@tau and the level it reaches by half the budget."""
+"""ohgw.analysis.pilot_check: a pilot's T@tau and the level it reaches by half the budget."""
 
 from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pilot_check.py"
-spec = importlib.util.spec_from_file_location("pilot_check", SCRIPT)
-pilot_check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pilot_check)
+from ohgw.analysis import pilot_check
 
 
 def _publish(directory: Path, curves: dict[int, list[tuple[float, float]]]) -> Path:

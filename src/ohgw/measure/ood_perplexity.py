@@ -9,24 +9,20 @@ evaluates the trained model on the validation and out-of-domain splits
 (``OUT_OF_DOMAIN_NOTE``). The retrained validation perplexity is printed beside the committed
 one: the study ran on a GPU, this runs on the CPU, so they agree only up to float drift.
 
-    python scripts/ood_perplexity.py --variants baseline ohgw --seeds 16 \
+    python perf/ood_perplexity.py --variants baseline ohgw --seeds 16 \
         --out docs/results/wikitext-pasha/ood_perplexity.txt
 
 Writes one line per retrained run, then the paired statistics of each treated variant against
-the first (``ohgw.analysis.stats``), to ``--out`` (a header says date, machine, versions,
-command); a rerun continues from the lines already in ``--out``.
+the first, to ``--out`` in the format of :mod:`ohgw.analysis.ood` (its one writer and reader),
+headed by the measurement header (:mod:`ohgw.measure.header`); a rerun continues from the lines
+already in ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import functools
 import json
-import math
-import platform
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -35,12 +31,14 @@ from typing import Any
 
 import torch
 
-from ohgw.analysis import stats as st
+from ohgw.analysis import ood as ood_file
 from ohgw.analysis.metrics import picked_row
 from ohgw.analysis.published import read_rows
 from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.datasets.wikitext import OUT_OF_DOMAIN_NOTE
+from ohgw.measure.header import header_lines
+from ohgw.measure.header import this_command
 from ohgw.store.study_dir import upgrade_settings
 from ohgw.study.pair import trial_seed
 from ohgw.trial import TrialSpec
@@ -48,18 +46,7 @@ from ohgw.trial import run_trial
 from ohgw.trial.checkpoint import CHECKPOINT_FILE
 from ohgw.variants import parse_variant
 
-SPLITS = ("val", "ood")  # the test split is left out: it is not needed, and costs as much
-HEAD = ("variant", "seed", "trial_id", "resource", "committed_val", *SPLITS, "s")
-
-
-def _number(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return {"True": True, "False": False}.get(text, text)
+SPLITS = ood_file.SPLITS
 
 
 @functools.cache
@@ -117,59 +104,14 @@ def study_hypergrad(rows: Path) -> str:
     return upgrade_settings(json.loads(study.read_text())["config"])["hypergrad"]
 
 
-def _header(args: argparse.Namespace) -> str:
-    import ohgw
-
-    versions = f"python {platform.python_version()}, torch {torch.__version__}"
-    versions += f", ohgw {getattr(ohgw, '__version__', '?')}"
-    return "\n".join(
-        [
-            f"# date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-            f"# machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-            f"torch threads {torch.get_num_threads()}, CPU only",
-            f"# versions: {versions}",
-            "# command: python " + " ".join(sys.argv),
-            f"# {OUT_OF_DOMAIN_NOTE}",
-            "# one line per (variant, seed): the picked trial, retrained; perplexities per token",
-            ",".join(HEAD),
-        ]
-    )
-
-
-def _done(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    if not out.is_file():
-        return {}
-    lines = [x for x in out.read_text().splitlines() if x and not x.startswith(("#", "|"))]
-    rows = [dict(zip(HEAD, next(csv.reader([x])), strict=True)) for x in lines[1:]]
-    rows = [r for r in rows if r["variant"] != "variant" and len(r) == len(HEAD)]
-    return {(r["variant"], int(r["seed"])): {k: _number(v) for k, v in r.items()} for r in rows}
-
-
-def summary(done: dict[tuple[str, int], dict[str, Any]], labels: list[str]) -> list[str]:
-    """Paired statistics of each treated variant's ood (and val) perplexity vs the first."""
-    base, lines = labels[0], []
-    for label in labels[1:]:
-        seeds = sorted(s for v, s in done if v == label and (base, s) in done)
-        if len(seeds) < 1:
-            continue
-        for split in ("ood", "val"):
-            b = [done[base, s][split] for s in seeds]
-            t = [done[label, s][split] for s in seeds]
-            if not all(math.isfinite(x) for x in b + t):
-                lines.append(f"# {label} vs {base}, {split}: non-finite perplexities, no test")
-                continue
-            diff = st.paired_test_metric(b, t)
-            rel = st.paired_relative_change(b, t)
-            better = sum(y < x for x, y in zip(b, t, strict=True))
-            lines.append(
-                f"# {label} vs {base}, {split} perplexity, n = {len(seeds)}: mean "
-                f"{diff['mean_baseline']:.2f} -> {diff['mean_treated']:.2f}, difference "
-                f"{diff['mean_difference']:+.2f} (95 % CI {diff['ci_low']:+.2f} to "
-                f"{diff['ci_high']:+.2f}), median {rel['median_baseline']:.2f} -> "
-                f"{rel['median_treated']:.2f} ({100 * rel['relative_change']:+.1f} %), "
-                f"Wilcoxon p = {diff['p_value']:.2g}; lower in {better} of {len(seeds)} seeds"
-            )
-    return lines
+def comments() -> list[str]:
+    """The file's comment lines: the measurement header, the split and what a line holds."""
+    return [
+        *header_lines(this_command()),
+        f"# torch threads {torch.get_num_threads()}, CPU only",
+        f"# {OUT_OF_DOMAIN_NOTE}",
+        "# one line per (variant, seed): the picked trial, retrained; perplexities per token",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_rows(args.rows)
     hypergrad = study_hypergrad(args.rows)
     seeds = sorted({r["seed"] for r in rows})[: args.seeds]
-    done = _done(args.out)
+    done = ood_file.read_runs(args.out)
     if not done:
-        args.out.write_text(_header(args) + "\n")
+        ood_file.start(args.out, comments())
     for seed in seeds:
         for label in args.variants:
             if (label, seed) in done:
@@ -204,14 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                 **{k: f"{v:.4f}" for k, v in ppl.items()},
                 "s": f"{time.perf_counter() - start:.1f}",
             }
-            with args.out.open("a") as handle:
-                handle.write(",".join(str(line[k]) for k in HEAD) + "\n")
-            done[label, seed] = {k: _number(str(v)) for k, v in line.items()}
+            ood_file.append(args.out, line)
+            done[label, seed] = ood_file.read_runs(args.out)[label, seed]
             print(json.dumps(line), flush=True)
-    stats = summary(done, args.variants)
-    lines = args.out.read_text().splitlines()
-    body = [x for x in lines if not (x.startswith("# ") and " vs " in x)]  # the old summary
-    args.out.write_text("\n".join(body + stats) + "\n")
+    stats = ood_file.summary(done, args.variants)
+    ood_file.replace_summary(args.out, stats)
     print("\n".join(stats))
     return 0
 

@@ -11,10 +11,10 @@ evaluation: ``compute_seconds - warm_seconds`` over ``train_flops + eval_flops``
 the two seconds-per-FLOP is that round's factor; the median over rounds is printed. A first round
 warms the process up (data, kernels, FLOP counting) and is not counted.
 
-    python scripts/warm_charge.py --benchmark cifar10-mini --hypergrad graph --rounds 5 --threads 1
+    python perf/warm_charge.py --benchmark cifar10-mini --hypergrad graph --rounds 5 --threads 1
 
 Write the factor into a study file as ``warm_charge`` (it is fixed there, so the study stays
-deterministic); commit this script's output beside it (``scripts/measure.sh``).
+deterministic); commit this script's output beside it (``perf/measure.sh``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ import warnings
 
 import torch
 
+from ohgw.benchmarks.base import Benchmark
 from ohgw.benchmarks.base import make_benchmark
 from ohgw.trial import TrialSpec
 from ohgw.trial import WarmStartSettings
 from ohgw.trial import run_trial
 
 
-def round_factor(benchmark_name: str, benchmark, hypergrad: str, seed: int) -> dict[str, float]:
+def round_factor(
+    benchmark_name: str, benchmark: Benchmark, hypergrad: str, seed: int
+) -> dict[str, float]:
     """One warm-started trial's first unit: seconds per FLOP of its warm start and of the unit."""
     spec = TrialSpec(
         benchmark=benchmark_name,
@@ -55,7 +58,8 @@ def round_factor(benchmark_name: str, benchmark, hypergrad: str, seed: int) -> d
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Measure the factor over ``--rounds`` trials and print each round and the median."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", default="cifar10-mini", help="a benchmark preset")
     parser.add_argument(
@@ -64,7 +68,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds (one trial each)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: its default)")
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds is {args.rounds}, but must be at least 1")
     if args.threads:
@@ -95,7 +99,8 @@ def main() -> None:
         f"warm_charge = {statistics.median(factors):.2f} (median of {len(factors)} rounds; "
         f"range {low:.2f} to {high:.2f})"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,17 +1,13 @@
-"""scripts/realistic_plan.py: the pre-registered rule that fixes the realistic budget and tau."""
+"""ohgw.analysis.realistic_plan: the pre-registered rule fixing the realistic budget and tau."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "realistic_plan.py"
-spec = importlib.util.spec_from_file_location("realistic_plan", SCRIPT)
-realistic_plan = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(realistic_plan)
+from ohgw.analysis import realistic_plan
 
 
 def _pilot(path: Path, speed: dict[int, float]) -> Path:

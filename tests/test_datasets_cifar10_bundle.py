@@ -1,18 +1,15 @@
-"""scripts/gpu_bundle.py: the GPU data bundle is lossless and refuses a damaged part."""
+"""ohgw.datasets.cifar10_bundle (scripts/gpu_bundle.py): the GPU data bundle is lossless and
+refuses a damaged part."""
 
 from __future__ import annotations
 
-import importlib.util
 import lzma
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_bundle.py"
-spec = importlib.util.spec_from_file_location("gpu_bundle", SCRIPT)
-gpu_bundle = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gpu_bundle)
+from ohgw.datasets import cifar10_bundle as gpu_bundle
 
 
 def _source(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:

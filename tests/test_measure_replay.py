@@ -1,19 +1,15 @@
-"""scripts/replay_scheduler.py: a study's scheduler replayed from its rows, without training."""
+"""ohgw.measure.replay (scripts/replay_scheduler.py): a study's scheduler replayed from its rows,
+without training."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from ohgw.measure import replay as replay_scheduler
 from ohgw.study.config_files import load_study_config
 from ohgw.study.runner import run_study
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "replay_scheduler.py"
-spec = importlib.util.spec_from_file_location("replay_scheduler", SCRIPT)
-replay_scheduler = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(replay_scheduler)
 
 STUDY = """\
 benchmark: cifar10-mini

@@ -1,0 +1,1 @@
+"""Small problems shared by the tests and the measurements (:mod:`ohgw.testing.problems`)."""
