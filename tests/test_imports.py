@@ -137,6 +137,20 @@ def test_the_analysis_never_imports_the_study_harness() -> None:
         assert not any(t.startswith(("ohgw.study.", "ohgw.analysis")) for t in graph[low]), low
 
 
+def test_running_a_study_imports_nothing_of_the_analysis() -> None:
+    """The overview and the report are asked for at the edge (the CLI), after a study."""
+    graph = import_graph()
+    harness = ("ohgw.study", "ohgw.store", "ohgw.trial")
+    offending = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith(harness)
+        for target in targets
+        if target == "ohgw.analysis" or target.startswith("ohgw.analysis.")
+    }
+    assert not offending, sorted(offending)
+
+
 def test_the_study_layers_point_one_way() -> None:
     """config and plan below the engines, the engines below the pair loop (which resolves them
     by name, so a reach back up would be a cycle at run time the walk cannot see)."""

@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "copy the study directory to a writable place and run ohgw report there.\n",
             )
     if args.command == "study":
+        from ohgw.analysis import summary_text
         from ohgw.analysis import write_report
         from ohgw.study import dry_run
         from ohgw.study import load_study_config
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"  seed {pair.seed}: {pair.label}")
                 return 0
             run_study(config, progress=not args.no_progress)
+            print(summary_text(config.directory))  # the report's overview, as the report reads it
             # the report at the edge: the study's tau is stored in its identity, the default
             md, html = write_report(config.directory)
             print(f"Report: {md} and {html}")

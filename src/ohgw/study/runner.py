@@ -4,7 +4,9 @@ The loop, not the engine, decides which pairs run: seed-major (a study cut short
 paired seeds), only the seeds of this shard (``shard=i/n`` runs ``seed_list[i::n]``, each
 seed's pairs together), and none that is finished. It binds the directory to the study (a
 directory holding other settings is refused), hands the pairs to the engine, marks each done
-with its summary, exports the finished pairs' rows to ``results.csv`` and prints the summary.
+with its summary and exports the finished pairs' rows to ``results.csv``; the overview and the
+report of them are the caller's (``ohgw study`` prints ``ohgw.analysis.summary`` and writes the
+report), so that running a study needs nothing of the analysis.
 Everything is validated before any file is written; a rerun of the same command continues an
 interrupted study. A study that fails or is stopped (Ctrl-C, or SIGTERM: ``run_shards``'
 deadline, ``timeout``, Slurm's time limit) still exports the pairs it finished, so that
@@ -42,8 +44,6 @@ from ohgw.study.pair import MEASURED
 from ohgw.study.pair import Pair
 from ohgw.study.plan import Study
 from ohgw.study.plan import validate
-from ohgw.study.summary import format_summary
-from ohgw.study.summary import summarise
 from ohgw.warmstart import HyperGradientWarning
 
 
@@ -53,7 +53,7 @@ def run_study(
     echo: Callable[[str], Any] = print,
     engine: Engine | None = None,
 ) -> dict[str, Any]:
-    """Run (or continue) a study; return the summary per variant.
+    """Run (or continue) a study; return, per variant, its finished seeds, trials and units.
 
     ``engine`` replaces the one ``config.engine`` names (e.g. an Optuna worker that starts no
     further workers). The warm start's warnings about uninformative hyper-gradients (momentum
@@ -123,7 +123,7 @@ def refuse_other_study(study: Study) -> set[tuple[str, int]]:
 def run_pairs(
     study: Study, engine: Engine, progress: bool, echo: Callable[[str], Any]
 ) -> dict[str, Any]:
-    """The pair loop (see the module docstring); returns the summary per variant."""
+    """The pair loop (see the module docstring); returns the tally per variant."""
     refuse_other_study(study)  # before the store is opened for writing: a refusal writes nothing
     with Store(study.directory) as store:
         claim_directory(store, study)
@@ -158,8 +158,19 @@ def run_pairs(
             raise
         _finish(study, store)
         bar.close()
-        table = summarise(store, study)
-    echo(format_summary(table, study))
+        table = _tally(store, study)
+    return table
+
+
+def _tally(store: Store, study: Study) -> dict[str, dict[str, int]]:
+    """Per variant: its finished seeds and their trials and units (one row a unit)."""
+    done = store.done()
+    table = {}
+    for variant in study.variants:
+        seeds = [s for s in study.config.seed_list if (variant.label, s) in done]
+        rows = [row for seed in seeds for row in store.rows(variant.label, seed)]
+        trials = {(row["seed"], row["trial_id"]) for row in rows}
+        table[variant.label] = {"seeds": len(seeds), "trials": len(trials), "units": len(rows)}
     return table
 
 
