@@ -18,13 +18,11 @@ SCRIPT = Path(__file__).with_name("syne_tune_cifar10.py")
 
 def launch(trials: int = 4, workers: int = 2) -> Tuner:
     """Tune until ``trials`` trials have finished, ``workers`` at a time; the finished tuner."""
-    import importlib.util
+    import runpy
 
-    spec = importlib.util.spec_from_file_location("example", SCRIPT)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    space = runpy.run_path(str(SCRIPT))["SPACE"]  # the script's names; its main() does not run
     # the script's SPACE has lr, weight_decay and momentum: the keys SGD() reads by default
-    config_space = {**example.SPACE.to_syne_tune(), "epochs": 2, "train_size": 256}
+    config_space = {**space.to_syne_tune(), "epochs": 2, "train_size": 256}
     quiet_legacy_notice()  # drops Tuner's per-trial "Scheduler ASHA is deprecated" warning
     scheduler = ASHA(
         config_space,
