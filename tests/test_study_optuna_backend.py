@@ -195,7 +195,23 @@ def test_a_command_with_two_workers_runs_both_from_the_first_trial(
     starts: it used to start late, find a short budget spent, and leave ``'workers': 1``."""
     study = studies["hyperband"]
     assert study["done"][("baseline", 0)]["workers"] == 2
-    assert not list(Path(study["config"].directory).glob(".optuna-ready-*"))  # flags removed
+    assert not list(Path(study["config"].directory).glob(".optuna-*"))  # ready and go removed
+
+
+def test_a_ready_child_takes_no_trial_before_its_command_says_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child that went on as soon as it was ready started the pair's clock and its trials
+    alone while the command still waited for its other workers (tiny pairs ran on one)."""
+    go = tmp_path / ".optuna-go-x"
+    threading.Timer(0.5, go.touch).start()
+    start = time.monotonic()
+    optuna_engine._wait_for_go(go)
+    assert time.monotonic() - start >= 0.5 and go.exists()
+    optuna_engine._wait_for_go(None)  # not a child of a command (a Slurm job): no wait
+    monkeypatch.setattr(optuna_engine.os, "getppid", iter([1000, 1]).__next__)  # parent gone
+    with pytest.raises(RuntimeError, match=r"did not say go .* has ended; it took no trial"):
+        optuna_engine._wait_for_go(tmp_path / ".optuna-go-never")
 
 
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband"])

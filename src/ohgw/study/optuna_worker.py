@@ -1,4 +1,5 @@
-"""Workers of an Optuna study: ``python -m ohgw.study.optuna_worker [--one] [--ready F] [CONFIG]``.
+"""Workers of an Optuna study: ``python -m ohgw.study.optuna_worker [--one] [--ready F --go G]
+[CONFIG]``.
 
 The process the Optuna engine spawns for its extra workers, and a Slurm job's command: it runs
 the study through the same pair loop as ``ohgw study`` (without the report), so it sits above
@@ -48,13 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ready", type=Path, default=None, help="create this file once able to take trials"
     )
+    parser.add_argument(
+        "--go", type=Path, default=None, help="with --ready: take trials once this file exists"
+    )
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # a config written with old names
             config = read_config(args.config)
         echo = (lambda _: None) if args.one else print
-        engine = OptunaEngine(children=not args.one, ready=args.ready)
+        engine = OptunaEngine(children=not args.one, ready=args.ready, go=args.go)
         run_study(config, progress=False, echo=echo, engine=engine)
     except (ValueError, ImportError) as error:  # one line, as ``ohgw study`` says it
         print(f"ohgw optuna worker: error: {error}", file=sys.stderr)

@@ -36,8 +36,9 @@ pairs in order, one trial at a time: ``ask`` -> run_trial with the warm start in
 ``trial.report(val_metric, epoch)`` per unit -> ``should_prune``. Workers wait at the end of a
 pair's budget for the trials still running, so the pairs run one after another. One command's
 workers start together: each child imports the study and trains its throwaway unit (below),
-then says it is ready, and the first pair's clock starts only when all are (a child that took
-its first pair late found the budget spent: ``workers=2`` ran one worker).
+says it is ready and waits; once all are, the command's first process says go and every worker
+takes its first trial at once (a child that took its first pair late found the budget spent:
+``workers=2`` ran one worker; a child that went first ran tiny pairs alone).
 
 Rows: each unit's row is kept in its Optuna trial (a user attribute) as it is produced; when a
 pair is finished, any worker converts them into the store's rows (realclock's columns, ``time``
@@ -86,7 +87,7 @@ from ohgw.trial import WarmStartSettings
 from ohgw.trial import run_trial
 from ohgw.variants import Variant
 
-READY_POLL_SECONDS = 0.2
+READY_POLL_SECONDS = 0.05
 READY_TIMEOUT_SECONDS = 1800.0  # a child's import, data and throwaway unit, on a busy machine
 WORKER_MODULE = "ohgw.study.optuna_worker"
 """``python -m`` this module: workers of a study (it runs the pair loop, which sits above the
@@ -97,15 +98,19 @@ class OptunaEngine(Engine):
     """Each pair: one Optuna study in a shared storage, joined by ``workers`` processes.
 
     ``children``: start ``workers - 1`` worker processes around the pairs (this process is the
-    first worker); a child itself starts none.
+    first worker); a child itself starts none. A child creates ``ready`` once it can take
+    trials, then waits for ``go`` (created by its command once every child is ready).
     """
 
     name = "optuna"
     schedulers = ("asha", "hyperband")
 
-    def __init__(self, children: bool = True, ready: Path | None = None) -> None:
+    def __init__(
+        self, children: bool = True, ready: Path | None = None, go: Path | None = None
+    ) -> None:
         self.children = children
-        self.ready = ready  # a child: the file it creates once it can take trials
+        self.ready = ready
+        self.go = go
         self._warmed: dict[int, Benchmark] = {}
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -122,17 +127,26 @@ class OptunaEngine(Engine):
             # once, before the children start: a new database set up by several processes at
             # once makes all but one fail (Optuna issue 1092); open_storage retries that too.
             open_storage(study.config)
-        children = [_spawn(study.config, flag) for flag in flags]
+        go = study.directory / f".optuna-go-{tag}"
+        children = [_spawn(study.config, flag, go) for flag in flags]
+        started = False
         try:
             for variant in study.variants:
                 self._warm_up(study, variant)
             if self.ready is not None:
                 self.ready.touch()
+                _wait_for_go(self.go)
             _wait_until_ready(children, flags)
+            if children:
+                go.touch()
+            started = True
             yield
         finally:
+            if not started:  # they wait for a go that will not come
+                for child in children:
+                    child.terminate()
             codes = [child.wait() for child in children]
-            for flag in flags:
+            for flag in [*flags, go]:
                 flag.unlink(missing_ok=True)
         if any(codes):
             raise RuntimeError(f"Optuna worker processes exited with codes {codes}.")
@@ -190,12 +204,30 @@ def check_settings(config: StudyConfig) -> None:
         )
 
 
-def _spawn(config: StudyConfig, ready: Path) -> subprocess.Popen:
+def _spawn(config: StudyConfig, ready: Path, go: Path) -> subprocess.Popen:
     """A child worker process running the same study (``python -m`` the worker module
-    ``--one``); it creates ``ready`` when it can take trials. The settings (and a storage
-    password) go through its environment, never its command line (:func:`child_env`)."""
-    argv = [sys.executable, "-m", WORKER_MODULE, "--one", "--ready", str(ready)]
+    ``--one``); it creates ``ready`` when it can take trials and starts them once ``go``
+    exists. The settings (and a storage password) go through its environment, never its
+    command line (:func:`child_env`)."""
+    argv = [sys.executable, "-m", WORKER_MODULE, "--one", "--ready", str(ready), "--go", str(go)]
     return subprocess.Popen(argv, env={**os.environ, **child_env(config)})
+
+
+def _wait_for_go(go: Path | None) -> None:
+    """A child: wait until its command says go (``go`` exists); an error if the command has
+    ended meanwhile (this process was handed to another parent) or after
+    ``READY_TIMEOUT_SECONDS``."""
+    if go is None:
+        return
+    parent, deadline = os.getppid(), time.monotonic() + READY_TIMEOUT_SECONDS
+    while not go.exists():
+        ended = os.getppid() != parent
+        if ended or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"This Optuna worker was ready, but the command that started it did not say go "
+                f"(no {go}) and {'has ended' if ended else 'timed out'}; it took no trial."
+            )
+        time.sleep(READY_POLL_SECONDS)
 
 
 def _wait_until_ready(children: list[subprocess.Popen], flags: list[Path]) -> None:
