@@ -112,6 +112,7 @@ class OptunaEngine(Engine):
         self.ready = ready
         self.go = go
         self._warmed: dict[int, Benchmark] = {}
+        self._storage: optuna.storages.BaseStorage | None = None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def check(self, study: Study) -> None:
@@ -122,11 +123,11 @@ class OptunaEngine(Engine):
         count = study.config.workers - 1 if self.children else 0
         tag = uuid.uuid4().hex[:8]
         flags = [study.directory / f".optuna-ready-{tag}-{i}" for i in range(count)]
-        if count and study.config.optuna_storage is not None:
-            # A database: its tables made (and the URL, driver and password found good) here,
-            # once, before the children start: a new database set up by several processes at
-            # once makes all but one fail (Optuna issue 1092); open_storage retries that too.
-            open_storage(study.config)
+        # Opened once, before the children start and before this worker says it is ready: a
+        # new database set up by several processes at once makes all but one fail (Optuna issue
+        # 1092; open_storage retries that too), and a worker that connected only after the go
+        # took its first trial late (tiny pairs ran on the other worker alone).
+        self._storage = open_storage(study.config)
         go = study.directory / f".optuna-go-{tag}"
         children = [_spawn(study.config, flag, go) for flag in flags]
         started = False
@@ -159,7 +160,8 @@ class OptunaEngine(Engine):
             return done
         progress(f"{pair.label}, seed {pair.seed}: optuna")
         benchmark = self._warm_up(study, pair.variant)
-        runner = OptunaPair(study, pair, open_storage(study.config), benchmark)
+        storage = self._storage if self._storage is not None else open_storage(study.config)
+        runner = OptunaPair(study, pair, storage, benchmark)
         rows, summary = runner.finalise(runner.run())
         store.add_rows(rows)  # identical rows from another worker: a no-op
         return summary
