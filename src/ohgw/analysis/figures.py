@@ -146,6 +146,7 @@ def _save(study: StudyData, figure: Figure, name: str, caption: str) -> FigureFi
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
     image = _render(figure, format="png", dpi=150, metadata={"Software": None})
     write_whole(png, image)  # whole files: other shards may write or read the report at once
+    figure.set_layout_engine("none")  # the PNG's layout: each layout costs two draws
     write_whole(pdf, _render(figure, format="pdf", metadata={"CreationDate": None}))
     return FigureFile(name, caption, png, pdf, image)
 
