@@ -12,6 +12,9 @@ if [ "${1:-}" = "--slow" ]; then
   tier=(-m slow)
 fi
 bash scripts/setup.sh
+# Python may cache the bytecode of what it imports (in .venv and the ignored __pycache__
+# folders): every process of a run would otherwise compile ohgw's modules anew.
+unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff check src tests perf examples scripts
 .venv/bin/ruff format --check src tests perf examples scripts
 exec .venv/bin/python -m pytest "${tier[@]}" "$@"
