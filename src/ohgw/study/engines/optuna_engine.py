@@ -149,6 +149,7 @@ class OptunaEngine(Engine):
             codes = [child.wait() for child in children]
             for flag in [*flags, go]:
                 flag.unlink(missing_ok=True)
+            self._storage = None  # this study's: a later session opens its own
         if any(codes):
             raise RuntimeError(f"Optuna worker processes exited with codes {codes}.")
 
