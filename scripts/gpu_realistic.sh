@@ -22,7 +22,7 @@
 # session puts it in gpu_carry/ and runs `run` again), the two study files, smi.csv.
 # TOY=1 DEVICE=cpu: the same steps at toy sizes on a CPU, the plumbing's test in CI
 # (tests/test_gpu_runbook.py):
-#   python scripts/gpu_bundle.py pack --out /tmp/toy --images 5400 --test-images 400 --parts 2
+#   python scripts/gpu_bundle.py pack --out /tmp/toy --images 200 --test-images 50 --parts 2
 #   CARRY=/tmp/toy STASH=/tmp/toy-stash RUNS=/tmp/toy-runs OUT=/tmp/out DEVICE=cpu TOY=1 \
 #     PYTHON=.venv/bin/python bash scripts/gpu_realistic.sh run 300
 set -u
