@@ -11,7 +11,10 @@ graph. It is deterministic and measured the same way for a warm start and a plai
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import ExitStack
 from contextlib import contextmanager
@@ -79,3 +82,58 @@ def _recorder(saved: dict[int, int]):
 
 def _same(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
+
+
+def cpu_allocation_peak(run: Callable[[], object]) -> int:
+    """The peak bytes allocated above entry while ``run()`` runs on the CPU, from the profiler's
+    memory events: what ``torch.cuda.max_memory_allocated`` above entry means on CUDA.
+
+    ``run`` runs twice under the profiler and the second run is measured: the profiler counts no
+    free of a block allocated before it started, and blocks that the first run leaves alive (a
+    plain step's gradients, which the next step frees and allocates again) are known to it then.
+    For perf scripts and tests: it runs ``run`` twice and slows it down.
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile
+    from torch.profiler import record_function
+
+    prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+    with _stderr_muted():  # kineto prints a line to fd 2 at start and at stop
+        prof.start()
+    try:
+        run()
+        with record_function("ohgw.cost.measured"):
+            run()
+    finally:
+        with _stderr_muted():
+            prof.stop()
+    events = prof.profiler.kineto_results.events()
+    (measured,) = [e for e in events if e.name() == "ohgw.cost.measured"]
+    memory = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in events
+        if e.name() == "[memory]" and e.device_type() == DeviceType.CPU
+    )
+    start, end = measured.start_ns(), measured.end_ns()
+    entry = sum(size for at, size in memory if at < start)
+    live = peak = entry
+    for at, size in memory:
+        if start <= at <= end:
+            live += size
+            peak = max(peak, live)
+    return peak - entry
+
+
+@contextmanager
+def _stderr_muted() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null (C++ code writes there, past ``sys.stderr``)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -17,13 +17,16 @@ needs a second-order graph of the network:
    gives it at t. Both evaluations draw the same random numbers (augmentation, dropout), and
    BatchNorm runs on copies of its buffers, so the model stays bitwise unchanged.
 
-Peak memory is that of one forward and backward of the loss, plus a few parameter-sized vectors
-(and, where psi enters an augmentation, its input batch and sampling grid, which its gradient
-needs and a plain step does not keep). On the CPU with glibc, the freed heap is handed back to
-the system before the first graph and after each one (``malloc_trim``): glibc raises its mmap
-threshold when a large block is freed, so later activations land on its heap, which it does not
-shrink by itself, and the resident set would grow by most of a graph per pass
-(perf/warmstart_cost.py measures both).
+Peak memory is that of one forward and backward of the loss (the outer one) with three
+parameter-sized vectors beside it (theta_1, g_0 and g_1; a training step holds one, its
+gradients): the optimizer state of the lookahead's step is dropped at once. Where the parameters
+outweigh the activations, the vector-Jacobian product of (2) is the peak instead. Where psi
+enters an augmentation, its input batch and sampling grid are kept too (its gradient needs them;
+a plain step does not). On the CPU with glibc, the freed heap is handed back to the system before
+the first graph and after each one (``malloc_trim``): glibc raises its mmap threshold when a
+large block is freed, so later activations land on its heap, which it does not shrink by itself,
+and the resident set would grow by most of a graph per pass (perf/warmstart_cost.py measures
+both).
 The step t is eps^(1/2) of |theta_0| (the usual forward-difference choice; a central difference
 would cost one more forward and psi-only backward). Measured agreement with the double-backward
 graph: docs/measurements/lookahead_agreement.txt.
@@ -74,8 +77,8 @@ def lean_lookahead(
     # g_0 at theta_0, and the training loss's psi gradient there (None where psi has no path)
     _, g0, inner_psi = _backward(loss, bind, theta0, batches[0], hp_of, leaves, params_too=True)
     on_graph_end()
-    with torch.no_grad():
-        theta1, _ = optimizer.step(theta0, g0, optimizer.init_state(theta0), hp_of(leaves))
+    with torch.no_grad():  # the step's new state (AdamW: two parameter-sized vectors) dropped
+        theta1 = optimizer.step(theta0, g0, optimizer.init_state(theta0), hp_of(leaves))[0]
 
     # (1) the direct term and g_1 at theta_1 (the outer loss draws after the inner one, as in
     # the graph path: the RNG stream goes on from where the inner loss left it)
@@ -89,7 +92,7 @@ def lean_lookahead(
 
     # (2) through the step: psi's explicit role, and u = (dS/dg_0)^T g_1
     g0_leaves = {n: g.requires_grad_(True) for n, g in g0.items()}
-    stepped, _ = optimizer.step(theta0, g0_leaves, optimizer.init_state(theta0), hp_of(leaves))
+    stepped = optimizer.step(theta0, g0_leaves, optimizer.init_state(theta0), hp_of(leaves))[0]
     vjp = torch.autograd.grad(
         list(stepped.values()),
         [*leaves, *g0_leaves.values()],

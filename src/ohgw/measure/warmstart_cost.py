@@ -42,6 +42,7 @@ from ohgw import Forward
 from ohgw import HyperGradientWarning
 from ohgw import Lookahead
 from ohgw import warm_start
+from ohgw.cost import cpu_allocation_peak
 from ohgw.cost import measure
 from ohgw.lookahead import trim_heap
 from ohgw.optim import OptimizerKind
@@ -68,7 +69,11 @@ class Setup:
     label: str
 
 
-def build(model_name: str, device: str, gpt_preset: str, quick: bool = False) -> Setup:
+def build(
+    model_name: str, device: str, gpt_preset: str, quick: bool = False, **gpt_shape: int
+) -> Setup:
+    """The model, two batches and the optimizer of ``model_name``; ``gpt_shape`` overrides the
+    GPT preset's fields (``n_layer=2, batch_size=1``: the full preset's layers at a CPU's size)."""
     if model_name == "resnet20":
         from ohgw.benchmarks.cifar10 import DEFAULT_CONFIG
         from ohgw.benchmarks.cifar10 import SPACE
@@ -95,13 +100,17 @@ def build(model_name: str, device: str, gpt_preset: str, quick: bool = False) ->
     if quick:
         gpt_preset = "quick"
         preset = replace(preset, n_layer=1, n_head=2, n_embd=16, context=16, batch_size=4)
+    preset = replace(preset, **gpt_shape)
     vocab = -(-preset.vocab_size // 64) * 64
     config = GPTConfig(vocab, preset.context, preset.n_layer, preset.n_head, preset.n_embd)
     torch.manual_seed(0)
     model = GPT(config).to(device)
     ids = torch.randint(0, preset.vocab_size, (2, preset.batch_size, preset.context + 1))
     batches = [(row[:, :-1].to(device), row[:, 1:].to(device)) for row in ids]
-    label = f"GPT ({gpt_preset} preset), batch {preset.batch_size} x {preset.context} tokens"
+    shape = "".join(f", {k} {v}" for k, v in gpt_shape.items())
+    label = (
+        f"GPT ({gpt_preset} preset{shape}), batch {preset.batch_size} x {preset.context} tokens"
+    )
     config_values = {**DEFAULT_CONFIG, "label_smoothing": 0.1}  # give smoothing its path
     return Setup(
         model, batches, train_loss, SPACE, config_values, WikiTextBenchmark.optimizer, label
@@ -150,7 +159,7 @@ FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 def rss_child(args: argparse.Namespace) -> None:
     """In a fresh process: the rise of peak RSS while the case runs once."""
-    setup = build(args.model[0], "cpu", args.gpt_preset, args.quick)
+    setup = build(args.model[0], "cpu", args.gpt_preset, args.quick, **gpt_shape(args))
     plain = case_runner(setup, "plain step", "cpu")  # built in every case: the same start
     run = plain if CASES[args.rss_case] is None else case_runner(setup, args.rss_case, "cpu")
     trim_heap()  # every case starts on a clean heap
@@ -167,12 +176,14 @@ def rss_rounds(
     """Each case's (start, peak) RSS in a fresh subprocess, rounds interleaved over cases."""
     out: dict[str, list[tuple[int, int]]] = {name: [] for name in CASES}
     child_env = {k: v for k, v in os.environ.items() if k not in FIXED_MMAP} | env
+    flags = {"n_layer": "--gpt-layers", "batch_size": "--gpt-batch"}
+    shape_flags = [text for k, v in gpt_shape(args).items() for text in (flags[k], str(v))]
     for _ in range(args.rss_repeats):
         for name in CASES:
             command = [
                 sys.executable, "-m", "ohgw.measure.warmstart_cost", "--rss-case", name,
                 "--threads", str(args.threads), "--model", model, "--gpt-preset", args.gpt_preset,
-                *(["--quick"] if args.quick else []),
+                *(["--quick"] if args.quick else []), *shape_flags,
             ]  # fmt: skip
             result = subprocess.run(
                 command, capture_output=True, text=True, check=True, env=child_env
@@ -180,6 +191,12 @@ def rss_rounds(
             values = json.loads(result.stdout.strip().splitlines()[-1])
             out[name].append((values["start"], values["peak"]))
     return out
+
+
+def gpt_shape(args: argparse.Namespace) -> dict[str, int]:
+    """The GPT preset's fields that ``--gpt-layers`` and ``--gpt-batch`` override."""
+    given = {"n_layer": args.gpt_layers, "batch_size": args.gpt_batch}
+    return {field: value for field, value in given.items() if value is not None}
 
 
 def main() -> None:
@@ -194,6 +211,8 @@ def main() -> None:
         "--model", choices=["resnet20", "gpt"], nargs="+", default=["resnet20"], help="one or both"
     )
     parser.add_argument("--gpt-preset", choices=["mini", "full"], default="full")
+    parser.add_argument("--gpt-layers", type=int, help="the preset's layers, fewer (a CPU's size)")
+    parser.add_argument("--gpt-batch", type=int, help="the preset's batch, smaller")
     parser.add_argument("--quick", action="store_true", help="tiny models: a dry run")
     parser.add_argument("--rss-case", choices=list(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -209,7 +228,7 @@ def main() -> None:
 
 def measure_model(args: argparse.Namespace, model: str) -> None:
     """Print the cost table of ``model`` (and on the CPU its RSS table)."""
-    setup = build(model, args.device, args.gpt_preset, args.quick)
+    setup = build(model, args.device, args.gpt_preset, args.quick, **gpt_shape(args))
     runs = {name: case_runner(setup, name, args.device) for name in CASES}
     for run in runs.values():  # warm-up, not measured
         run()
@@ -217,6 +236,9 @@ def measure_model(args: argparse.Namespace, model: str) -> None:
     for _ in range(args.repeats):
         for name, run in runs.items():
             samples[name].append(run())
+    allocated = None
+    if args.device == "cpu":  # CUDA's measure of memory, by the profiler: once, it is exact
+        allocated = {name: cpu_allocation_peak(run) for name, run in runs.items()}
     rss = None
     if args.device == "cpu" and args.rss_repeats > 0:
         rss = {
@@ -228,35 +250,50 @@ def measure_model(args: argparse.Namespace, model: str) -> None:
         f"{setup.label}, float32, {args.device}, {args.threads} threads, {args.repeats} "
         f"interleaved repeats (median); torch {torch.__version__}"
     )
-    print_cost_table(samples, args.device)
+    print_cost_table(samples, args.device, allocated)
     if rss is not None:
         print()
         print_rss_table(rss, args.rss_repeats)
     print()
 
 
-def print_cost_table(samples: dict[str, list[tuple[int, float, int]]], device: str) -> None:
-    """FLOPs, seconds and the cost module's memory of each case, over the plain step's."""
+def print_cost_table(
+    samples: dict[str, list[tuple[int, float, int]]],
+    device: str,
+    allocated: dict[str, int] | None = None,
+) -> None:
+    """FLOPs, seconds and the cost module's memory of each case, over the plain step's (on the
+    CPU also ``allocated``: the peak allocation above entry, CUDA's measure)."""
     base = samples["plain step"]
     base_time = statistics.median(s[1] for s in base)
     memory = "saved MiB" if device == "cpu" else "alloc MiB"
     header = (
         f"| {'case':<30} | {'GFLOP':>8} | {'x FLOPs':>7} | {'seconds':>7} | {'x time':>6} "
-        f"| {memory:>9} | {'x mem':>5} |"
+        f"| {memory:>9} | {'x mem':>5} |" + (" alloc MiB | x alloc |" if allocated else "")
     )
     print(header)
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     for name, values in samples.items():
         flops, seconds, peak = values[0][0], statistics.median(v[1] for v in values), values[0][2]
-        print(
+        row = (
             f"| {name:<30} | {flops / 1e9:>8.2f} | {flops / base[0][0]:>7.2f} | {seconds:>7.3f} "
             f"| {seconds / base_time:>6.2f} | {peak / 2**20:>9.1f} | {peak / base[0][2]:>5.2f} |"
         )
+        if allocated:
+            ratio = allocated[name] / allocated["plain step"]
+            row += f" {allocated[name] / 2**20:>9.1f} | {ratio:>7.2f} |"
+        print(row)
     if device == "cpu":
         print(
             "x mem: bytes saved for backward in the largest autograd graph "
             "(cpu_saved_for_backward), over the plain step's."
         )
+        if allocated:
+            print(
+                "x alloc: the peak of bytes allocated above entry, from the profiler's memory "
+                "events (ohgw.cost.cpu_allocation_peak; on CUDA the x mem column), over the "
+                "plain step's."
+            )
     else:
         print("x mem: torch.cuda.max_memory_allocated above entry, over the plain step's.")
 
