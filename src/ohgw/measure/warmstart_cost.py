@@ -174,12 +174,12 @@ def rss_rounds(
     args: argparse.Namespace, env: dict[str, str], model: str
 ) -> dict[str, list[tuple[int, int]]]:
     """Each case's (start, peak) RSS in a fresh subprocess, rounds interleaved over cases."""
-    out: dict[str, list[tuple[int, int]]] = {name: [] for name in CASES}
+    out: dict[str, list[tuple[int, int]]] = {name: [] for name in selected_cases(args)}
     child_env = {k: v for k, v in os.environ.items() if k not in FIXED_MMAP} | env
     flags = {"n_layer": "--gpt-layers", "batch_size": "--gpt-batch"}
     shape_flags = [text for k, v in gpt_shape(args).items() for text in (flags[k], str(v))]
     for _ in range(args.rss_repeats):
-        for name in CASES:
+        for name in out:
             command = [
                 sys.executable, "-m", "ohgw.measure.warmstart_cost", "--rss-case", name,
                 "--threads", str(args.threads), "--model", model, "--gpt-preset", args.gpt_preset,
@@ -191,6 +191,12 @@ def rss_rounds(
             values = json.loads(result.stdout.strip().splitlines()[-1])
             out[name].append((values["start"], values["peak"]))
     return out
+
+
+def selected_cases(args: argparse.Namespace) -> list[str]:
+    """The plain step and the cases that ``--cases`` names (all without it)."""
+    words = args.cases or []
+    return [n for n in CASES if n == "plain step" or not words or any(w in n for w in words)]
 
 
 def gpt_shape(args: argparse.Namespace) -> dict[str, int]:
@@ -214,6 +220,12 @@ def main() -> None:
     parser.add_argument("--gpt-layers", type=int, help="the preset's layers, fewer (a CPU's size)")
     parser.add_argument("--gpt-batch", type=int, help="the preset's batch, smaller")
     parser.add_argument("--quick", action="store_true", help="tiny models: a dry run")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        help="only the cases whose names hold one of these words (and the "
+        "plain step), e.g. --cases lean",
+    )
     parser.add_argument("--rss-case", choices=list(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -229,10 +241,10 @@ def main() -> None:
 def measure_model(args: argparse.Namespace, model: str) -> None:
     """Print the cost table of ``model`` (and on the CPU its RSS table)."""
     setup = build(model, args.device, args.gpt_preset, args.quick, **gpt_shape(args))
-    runs = {name: case_runner(setup, name, args.device) for name in CASES}
+    runs = {name: case_runner(setup, name, args.device) for name in selected_cases(args)}
     for run in runs.values():  # warm-up, not measured
         run()
-    samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in CASES}
+    samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, run in runs.items():
             samples[name].append(run())
@@ -312,7 +324,7 @@ def print_rss_table(rss: dict[str, dict[str, list[tuple[int, int]]]], rounds: in
         )
         for by_case in rss.values()
     ]
-    for name in CASES:
+    for name in next(iter(rss.values())):
         row = f"| {name:<30} |"
         for by_case, (base_rise, base_peak) in zip(rss.values(), bases, strict=True):
             rise = statistics.median(p - s for s, p in by_case[name])
