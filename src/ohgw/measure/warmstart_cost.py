@@ -263,6 +263,13 @@ def measure_model(args: argparse.Namespace, model: str) -> None:
         f"interleaved repeats (median); torch {torch.__version__}"
     )
     print_cost_table(samples, args.device, allocated)
+    count = sum(p.numel() for p in setup.model.parameters())
+    vector = sum(p.numel() * p.element_size() for p in setup.model.parameters())
+    print(f"parameters: {count:,}, {vector / 2**20:.1f} MiB a parameter-sized vector")
+    peaks = allocated or ({n: v[0][2] for n, v in samples.items()} if args.device != "cpu" else {})
+    if peaks:  # the allocation measure (CUDA's, or the profiler's on the CPU)
+        over = [f"{n} {(b - peaks['plain step']) / vector:+.2f}" for n, b in peaks.items()][1:]
+        print(f"allocation over the plain step's, in parameter-sized vectors: {', '.join(over)}")
     if rss is not None:
         print()
         print_rss_table(rss, args.rss_repeats)
