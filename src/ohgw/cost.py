@@ -7,6 +7,9 @@ statistic exists, so we count the bytes of distinct tensor storages that autogra
 backward (``saved_tensors_hooks``): the activation memory that a graph holds. A region that builds
 several graphs one after another calls ``Cost.next_graph()`` between them; the peak is the largest
 graph. It is deterministic and measured the same way for a warm start and a plain training step.
+``cpu_allocation_peak`` measures on the CPU what CUDA's statistic does, from the profiler's
+memory events: exact, but it runs the code twice under the profiler, so it serves perf scripts
+and tests, not every trial.
 """
 
 from __future__ import annotations
