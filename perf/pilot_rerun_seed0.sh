@@ -13,8 +13,9 @@ echo "cmp committed seed-0 rows with this tree's rerun:"
 cmp "$out/committed_seed0.csv" "$out/here/results.csv" || true
 for commit in "$@"; do
   git worktree add -q --detach "$out/src-$commit" "$commit"
-  PYTHONPATH="$out/src-$commit/src" .venv/bin/python -m ohgw.cli study "${study[@]}" \
-    directory="$out/at-$commit" > /dev/null 2>&1
+  # the worktree has no ../shared beside it: its code reads this tree's data
+  OHGW_DATA_DIR=${OHGW_DATA_DIR:-$(cd .. && pwd)/shared/data} PYTHONPATH="$out/src-$commit/src" \
+    .venv/bin/python -m ohgw.cli study "${study[@]}" directory="$out/at-$commit" > /dev/null 2>&1
   echo "cmp the rerun with $commit's src against this tree's rerun:"
   cmp "$out/at-$commit/results.csv" "$out/here/results.csv" && echo "identical"
   git worktree remove --force "$out/src-$commit"
