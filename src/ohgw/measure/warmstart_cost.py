@@ -5,7 +5,10 @@ the wikitext ``--gpt-preset``, on random token ids: memory and FLOPs do not depe
 Measurements are interleaved (plain step, lean K=1, graph K=1, ...) so that machine noise hits
 all alike; the table shows medians. FLOPs come from FlopCounterMode, memory as ``ohgw.cost``
 describes it: on the CPU the bytes that autograd saves for backward in the largest graph, on CUDA
-``torch.cuda.max_memory_allocated`` above the allocation at entry. On the CPU each case also runs
+``torch.cuda.max_memory_allocated`` above the allocation at entry; on the CPU the table adds
+that very measure, the peak allocation above entry from the profiler's memory events
+(``ohgw.cost.cpu_allocation_peak``), and every table ends with each case's allocation over the
+plain step's in parameter-sized vectors. On the CPU each case also runs
 once in a fresh subprocess, per round, for the process's peak RSS (``VmHWM`` after a reset
 through /proc/self/clear_refs) and its rise above the resident size at the case's start (the
 setup's freed heap trimmed first in every case, so that all start alike). The rounds run twice:
@@ -14,6 +17,8 @@ under glibc's default allocator settings, and with its mmap threshold fixed
 
     python perf/warmstart_cost.py [--repeats 5] [--threads 2] [--device cpu|cuda] [--model gpt]
     python perf/warmstart_cost.py --device cuda --model resnet20 gpt   # both, one table each
+    python perf/warmstart_cost.py --model gpt --gpt-layers 2 --gpt-batch 4 --cases lean
+        # the full preset's GPT at a CPU's size, the plain step and the lean warm start only
 
 ``--quick`` shrinks both models (ResNet-20 at width 4, batch 16; a one-layer GPT of width 16,
 batch 4 x 16 tokens): a dry run of the plumbing (the GPU runbook's TOY mode), not a measurement.
