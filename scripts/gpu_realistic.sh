@@ -19,7 +19,8 @@
 #      has finished, unless the study files exist; 6. the studies until the deadline
 # $OUT gets at most 8 files of at most 16 MiB: run.log, packed_throughput.txt,
 # warmstart_cost_<device>.txt (both models), stores.tgz (the stores without checkpoints: the next
-# session puts it in gpu_carry/ and runs `run` again), the two study files, smi.csv.
+# session puts it in gpu_carry/ and runs `run` again), the two study files, smi.csv. The studies
+# write no report here (seconds of the GPU's time each): `ohgw report runs/<study>` where they land.
 # TOY=1 DEVICE=cpu: the same steps at toy sizes on a CPU, the plumbing's test in CI
 # (tests/test_gpu_runbook.py):
 #   python scripts/gpu_bundle.py pack --out /tmp/toy --images 200 --test-images 50 --parts 2
@@ -74,7 +75,7 @@ if [ "${TOY:-0}" = 1 ]; then  # a dry run: tiny data and budgets, no realism req
   tiny='{"train_size": 64, "val_size": 50, "test_size": 50, "width": 4, "blocks_per_stage": 1, "batch_size": 32}'
   toy=("benchmark_options={train_size:64,val_size:50,test_size:50,width:4,blocks_per_stage:1,batch_size:32}"
     flops_per_second=1e9 max_resource=3 pack=4)
-  smoke=(--options "$tiny") throughput=(--quick) cost=(--repeats 1 --rss-repeats 0 --quick)
+  smoke=(--options "$tiny") throughput=(--quick) cost=(--repeats 1 --rss-repeats 0 --no-alloc --quick)
   pilot=("${toy[@]}" budget=0.6) study=("${toy[@]}" seeds=1 budget=0.6) plan=(--min-best 0 --min-tau 0)
   studies=$RUNS/toy-studies cost_limit=60 limit=60
 fi
@@ -97,7 +98,7 @@ PYTHON=$python MEASURE_DIR=$OUT timeout "$cost_limit" bash perf/measure.sh \
 step "pilot (baseline, seeds 0-2)"
 timeout $((total - SECONDS > 90 ? total - SECONDS - 60 : 30)) "$python" -m ohgw.cli study \
   --config studies/cifar10-realistic-pilot.yaml directory="$pilot_dir" device="$device" \
-  "${pilot[@]}" --no-progress
+  "${pilot[@]}" --no-progress --no-report
 pilot_status=$?
 if [ ! -f "$studies/cifar10-realistic-asha.yaml" ]; then
   if [ "$pilot_status" = 0 ]; then
@@ -117,7 +118,7 @@ for name in asha normalized; do
   cp "$file" "$OUT/"
   step "study $name, ${left} s left"
   timeout "$left" "$python" -m ohgw.cli study --config "$file" device="$device" \
-    directory="$RUNS/cifar10-realistic-$name" "${study[@]}" --no-progress ||
+    directory="$RUNS/cifar10-realistic-$name" "${study[@]}" --no-progress --no-report ||
     echo "cifar10-realistic-$name stopped (resumable)"
 done
 

@@ -1,8 +1,9 @@
 """``ohgw study`` and ``ohgw report`` on a damaged store of a real tiny study: exit status 2,
 one paragraph naming the file and the way out, and the file left as it was (issue 17.2).
 
-It runs a tiny study once (seconds). The same store failures are covered without commands by
-``tests/test_store_damage.py``; this test adds the commands' exit path.
+It runs a tiny study once (seconds), with ``--no-report``, which a test here checks too. The
+same store failures are covered without commands by ``tests/test_store_damage.py``; this test adds
+the commands' exit path.
 """
 
 from __future__ import annotations
@@ -45,8 +46,21 @@ def _exit(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tiny") / "study"
-    assert _exit(["study", f"directory={directory}", *TINY]) == 0
+    assert _exit(["study", f"directory={directory}", *TINY, "--no-report"]) == 0
     return directory
+
+
+def test_no_report_writes_the_rows_and_ohgw_report_the_report_later(
+    study: Path, tmp_path: Path
+) -> None:
+    """``ohgw study --no-report`` (the GPU runbook's studies, whose reports are written where
+    their stores land) keeps the rows and skips report.md, report.html and the figures."""
+    assert (study / "results.csv").is_file()
+    assert not any((study / name).exists() for name in ("report.md", "report.html", "figures"))
+    directory = tmp_path / "copy"
+    shutil.copytree(study, directory)
+    assert _exit(["report", str(directory)]) == 0
+    assert (directory / "report.md").is_file() and (directory / "report.html").is_file()
 
 
 @pytest.mark.parametrize("kind", list(DAMAGE))

@@ -54,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
     study.add_argument(
+        "--no-report",
+        action="store_true",
+        help="write no report.md / report.html at the end (`ohgw report DIR` writes them later)",
+    )
+    study.add_argument(
         "--dry-run",
         action="store_true",
         help="validate the settings and print the pairs that would run; write nothing",
@@ -85,7 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     if args.command == "study":
         from ohgw.analysis import summary_text
-        from ohgw.analysis import write_report
         from ohgw.study import dry_run
         from ohgw.study import load_study_config
         from ohgw.study import run_study
@@ -100,11 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for pair in pairs:
                     print(f"  seed {pair.seed}: {pair.label}")
                 return 0
+            if not args.no_report:  # imported first: a missing package stops before any run
+                from ohgw.analysis import write_report
             run_study(config, progress=not args.no_progress)
             print(summary_text(config.directory))  # the report's overview, as the report reads it
-            # the report at the edge: the study's tau is stored in its identity, the default
-            md, html = write_report(config.directory)
-            print(f"Report: {md} and {html}")
+            if not args.no_report:  # the study's tau is stored in its identity, the default
+                md, html = write_report(config.directory)
+                print(f"Report: {md} and {html}")
         except (ValueError, ImportError) as error:
             parser.exit(2, f"ohgw study: error: {error}\n")
         return 0

@@ -226,6 +226,11 @@ def main() -> None:
     parser.add_argument("--gpt-batch", type=int, help="the preset's batch, smaller")
     parser.add_argument("--quick", action="store_true", help="tiny models: a dry run")
     parser.add_argument(
+        "--no-alloc",
+        action="store_true",
+        help="on the CPU, no allocation column (the profiler runs every case twice more)",
+    )
+    parser.add_argument(
         "--cases",
         nargs="+",
         help="only the cases whose names hold one of these words (and the "
@@ -254,7 +259,7 @@ def measure_model(args: argparse.Namespace, model: str) -> None:
         for name, run in runs.items():
             samples[name].append(run())
     allocated = None
-    if args.device == "cpu":  # CUDA's measure of memory, by the profiler: once, it is exact
+    if args.device == "cpu" and not args.no_alloc:  # CUDA's measure, by the profiler: exact
         allocated = {name: cpu_allocation_peak(run) for name, run in runs.items()}
     rss = None
     if args.device == "cpu" and args.rss_repeats > 0:
