@@ -181,8 +181,7 @@ def rss_rounds(
     """Each case's (start, peak) RSS in a fresh subprocess, rounds interleaved over cases."""
     out: dict[str, list[tuple[int, int]]] = {name: [] for name in selected_cases(args)}
     child_env = {k: v for k, v in os.environ.items() if k not in FIXED_MMAP} | env
-    flags = {"n_layer": "--gpt-layers", "batch_size": "--gpt-batch"}
-    shape_flags = [text for k, v in gpt_shape(args).items() for text in (flags[k], str(v))]
+    shape_flags = [text for k, v in gpt_shape(args).items() for text in (GPT_SHAPE[k][0], str(v))]
     for _ in range(args.rss_repeats):
         for name in out:
             command = [
@@ -204,10 +203,17 @@ def selected_cases(args: argparse.Namespace) -> list[str]:
     return [n for n in CASES if n == "plain step" or not words or any(w in n for w in words)]
 
 
+GPT_SHAPE = {
+    "n_layer": ("--gpt-layers", "the preset's layers, fewer (a CPU's size)"),
+    "batch_size": ("--gpt-batch", "the preset's batch, smaller"),
+}
+"""The GPT preset's fields that a flag overrides: field -> (flag, help); the flag stores into
+the field's name, and the RSS rounds hand it on to their subprocesses."""
+
+
 def gpt_shape(args: argparse.Namespace) -> dict[str, int]:
-    """The GPT preset's fields that ``--gpt-layers`` and ``--gpt-batch`` override."""
-    given = {"n_layer": args.gpt_layers, "batch_size": args.gpt_batch}
-    return {field: value for field, value in given.items() if value is not None}
+    """The GPT preset's fields that the command line overrides, and their values."""
+    return {field: getattr(args, field) for field in GPT_SHAPE if getattr(args, field) is not None}
 
 
 def main() -> None:
@@ -222,8 +228,8 @@ def main() -> None:
         "--model", choices=["resnet20", "gpt"], nargs="+", default=["resnet20"], help="one or both"
     )
     parser.add_argument("--gpt-preset", choices=["mini", "full"], default="full")
-    parser.add_argument("--gpt-layers", type=int, help="the preset's layers, fewer (a CPU's size)")
-    parser.add_argument("--gpt-batch", type=int, help="the preset's batch, smaller")
+    for field, (flag, says) in GPT_SHAPE.items():
+        parser.add_argument(flag, dest=field, type=int, metavar="N", help=says)
     parser.add_argument("--quick", action="store_true", help="tiny models: a dry run")
     parser.add_argument(
         "--no-alloc",
